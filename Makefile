@@ -1,0 +1,39 @@
+# The project's two commands: `make run` and `make test`.
+# Both create .venv if needed and (re)install only when pyproject.toml or
+# constraints.txt changed, so a second call is fast.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
+OUT    ?= results/mechanisms
+
+.PHONY: run test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-run: pyproject.toml constraints.txt | $(PY)
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(PY)
+	$(PIP) -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed-run
+	$(VENV)/bin/vickreyfeedback mechanisms --out $(OUT)
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/bench_mechanisms.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
