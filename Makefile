@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
-OUT    ?= results/mechanisms
+OUT    ?= results/compare
 
 .PHONY: run test lint bench clean
 
@@ -22,7 +22,7 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(PY)
 	touch $@
 
 run: $(VENV)/.installed-run
-	$(VENV)/bin/vickreyfeedback mechanisms --out $(OUT)
+	$(VENV)/bin/vickreyfeedback compare --out $(OUT)
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

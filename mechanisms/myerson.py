@@ -62,7 +62,9 @@ def optimal_reserve(dist, value: float) -> float:
         upper = max(float(dist.ppf(0.5)), 1.0)
         while virtual_cost(dist, upper) < value:
             upper *= 2.0
-    start = lo if np.isfinite(virtual_cost(dist, lo)) else np.nextafter(lo, upper)
+    start = lo if np.isfinite(virtual_cost(dist, lo)) else float(dist.ppf(1e-12))
+    if value <= virtual_cost(dist, start):
+        return start
     return float(
         optimize.brentq(
             lambda c: virtual_cost(dist, c) - value,

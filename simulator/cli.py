@@ -1,14 +1,96 @@
-"""The ``vickreyfeedback`` command line."""
+"""The ``vickreyfeedback`` command line.
+
+Commands:
+    simulate     run one market and save its tables
+    compare      every mechanism on the same market, several seeds and budgets
+    mechanisms   list the mechanisms and compare them on one batch of tasks
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
+from .config import MarketConfig
 from .demo import DemoConfig, compare_mechanisms, mechanism_table, save_comparison
+
+
+def _parse_value(text: str):
+    """A config value from the command line: YAML scalars, lists and dicts
+    (``0.5``, ``inf``, ``none``, ``[0.0, 0.1]``, ``{price: 0.3}``)."""
+    low = text.strip().lower()
+    if low in ("inf", "+inf", "infinity"):
+        return float("inf")
+    if low in ("none", "null"):
+        return None
+    return yaml.safe_load(text)
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a YAML/TOML/JSON config file; options below override it",
+    )
+    defaults = MarketConfig()
+    for f in fields(MarketConfig):
+        default = getattr(defaults, f.name)
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f"cfg_{f.name}",
+            type=_parse_value,
+            default=argparse.SUPPRESS,
+            metavar="VALUE",
+            help=f"{_FIELD_HELP.get(f.name, f.name)} (default: {json.dumps(default, default=str)})",
+        )
+
+
+_FIELD_HELP = {
+    "mechanism": "mechanism name (see `vickreyfeedback mechanisms --list-only`)",
+    "mechanism_params": "mechanism parameters, e.g. '{price: 0.3}'",
+    "n_annotators": "number of annotators at the start",
+    "cost": "cost distribution in $/label, e.g. '{dist: uniform, low: 0.05, high: 0.5}'",
+    "quality": "label-accuracy distribution, e.g. '{dist: beta, a: 7, b: 3}'",
+    "correlation": "cost-quality Gaussian-copula correlation in [-1, 1]",
+    "mix": "shares of annotator types, e.g. '{honest: 0.8, spammer: 0.2}'",
+    "strategies": "shares of bidding strategies, e.g. '{truthful: 0.5, learning: 0.5}'",
+    "strategy_params": "per-strategy parameters, e.g. '{markup: {m: 0.3}}'",
+    "capacity": "labels per annotator per round",
+    "bidders_per_task": "annotators that bid on each task",
+    "k": "labels bought per task",
+    "reserve": "reserve price, $ per label ('inf' for none)",
+    "budget": "total budget, $",
+    "tasks_per_round": "tasks the buyer posts per round",
+    "rounds": "number of rounds ('none': until the budget or the tasks run out)",
+    "n_tasks": "size of the task pool ('none': unlimited)",
+    "difficulty": "task difficulty levels in [0, 0.5]",
+    "gold_rate": "share of gold questions",
+    "aggregation": "majority or dawid-skene",
+    "quality_estimate": "buyer's quality estimates for quality-aware rules: gold, "
+    "dawid-skene or oracle",
+    "exit_after": "rounds of negative running profit before an annotator leaves (0: never)",
+    "entry_rate": "expected new annotators per round",
+    "incentive_sample": "slots sampled per round for the incentive gap (0: off)",
+    "seed": "random seed",
+}
+
+
+def config_from_args(args: argparse.Namespace) -> MarketConfig:
+    """The config file (if any) with the command-line overrides applied."""
+    base = MarketConfig.load(args.config) if args.config else MarketConfig()
+    changes = {
+        f.name: getattr(args, f"cfg_{f.name}")
+        for f in fields(MarketConfig)
+        if hasattr(args, f"cfg_{f.name}")
+    }
+    return base.replace(**changes) if changes else base
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,6 +99,46 @@ def _parser() -> argparse.ArgumentParser:
         description="Simulate buying RLHF preference labels through auction mechanisms.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="run one market and save its tables",
+        description="Run one market (every config field settable) and save "
+        "metrics, labels and dataset as Parquet with summary.json and "
+        "config.yaml.",
+    )
+    _add_config_options(sim)
+    sim.add_argument("--out", type=Path, default=None, help="directory to save the result in")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    cmp_ = sub.add_parser(
+        "compare",
+        help="every mechanism on the same market",
+        description="Run every registered mechanism on the same market "
+        "(common random numbers) for several seeds and budgets; print means "
+        "with 95%% confidence intervals and save the table and a figure.",
+    )
+    _add_config_options(cmp_)
+    cmp_.add_argument(
+        "--mechanisms",
+        default="all",
+        help="comma-separated mechanism names (default: all registered)",
+    )
+    cmp_.add_argument("--seeds", type=int, default=5, help="seeds per cell (default: 5)")
+    cmp_.add_argument(
+        "--budgets",
+        default=None,
+        help="comma-separated budgets in $ for the figure (default: the config's "
+        "budget times 0.25, 0.5, 1)",
+    )
+    cmp_.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results/compare"),
+        help="output directory (default: results/compare)",
+    )
+    cmp_.add_argument("--quiet", action="store_true", help="no progress bar")
+
     mech = sub.add_parser(
         "mechanisms",
         help="list the mechanisms and compare them on one batch of tasks",
@@ -42,28 +164,93 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cmd_simulate(args) -> int:
+    from .results import run
+
+    config = config_from_args(args)
+    result = run(config, progress=not args.quiet)
+    print(json.dumps({k: v for k, v in result.summary.items()}, indent=2, default=float))
+    if args.out is not None:
+        result.save(args.out)
+        print(f"saved to {args.out}")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    import mechanisms
+
+    from .compare import compare_runs, format_table, summary_table
+    from .plots import plot_vs_budget
+
+    config = config_from_args(args)
+    names = (
+        mechanisms.available()
+        if args.mechanisms == "all"
+        else [m.strip() for m in args.mechanisms.split(",") if m.strip()]
+    )
+    for name in names:
+        if name not in mechanisms.available():
+            raise SystemExit(
+                f"unknown mechanism {name!r}; known: {', '.join(mechanisms.available())}"
+            )
+    budgets = (
+        [float(b) for b in args.budgets.split(",")]
+        if args.budgets
+        else [config.budget * f for f in (0.25, 0.5, 1.0)]
+    )
+    runs = compare_runs(
+        config, mechanism_names=names, seeds=args.seeds, budgets=budgets, progress=not args.quiet
+    )
+    top = max(budgets)
+    table = summary_table(runs, budget=top)
+    print(
+        f"\n{len(names)} mechanisms x {args.seeds} seeds, budget ${top:,.0f}, "
+        f"{config.n_annotators} annotators, k={config.k}: mean [95% CI]\n"
+    )
+    print(format_table(table))
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs.to_parquet(args.out / "runs.parquet", index=False)
+    table.to_parquet(args.out / "table.parquet", index=False)
+    table.to_csv(args.out / "table.csv", index=False)
+    config.save(args.out / "config.yaml")
+    figs = plot_vs_budget(runs, args.out / "accuracy_cost_vs_budget")
+    print(
+        f"\nwrote {args.out}/runs.parquet, table.parquet, table.csv, config.yaml, "
+        + ", ".join(p.name for p in figs)
+    )
+    return 0
+
+
+def _cmd_mechanisms(args) -> int:
+    print("Registered mechanisms\n")
+    print(mechanism_table().to_string(index=False))
+    if args.list_only:
+        return 0
+    config = DemoConfig(**{f.name: getattr(args, f.name) for f in fields(DemoConfig)})
+    table = compare_mechanisms(config)
+    print(
+        f"\nComparison: {config.tasks:,} tasks, {config.annotators} annotators, "
+        f"k={config.k}, reserve ${config.reserve:.2f}, seed {config.seed}\n"
+    )
+    print(table.to_string(index=False, float_format=lambda x: f"{x:,.4f}"))
+    print(
+        "\nAll annotators ask their true cost. That is a dominant strategy only where "
+        "truthful=True;\nunder the other rules real bidders would ask more (the market "
+        "simulator models that)."
+    )
+    if args.out is not None:
+        paths = save_comparison(table, config, args.out)
+        print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    pd.set_option("display.width", 160)
-    pd.set_option("display.max_columns", 20)
-    if args.command == "mechanisms":
-        print("Registered mechanisms\n")
-        print(mechanism_table().to_string(index=False))
-        if args.list_only:
-            return 0
-        config = DemoConfig(**{f.name: getattr(args, f.name) for f in fields(DemoConfig)})
-        table = compare_mechanisms(config)
-        print(
-            f"\nComparison: {config.tasks:,} tasks, {config.annotators} annotators, "
-            f"k={config.k}, reserve ${config.reserve:.2f}, seed {config.seed}\n"
-        )
-        print(table.to_string(index=False, float_format=lambda x: f"{x:,.4f}"))
-        print(
-            "\nAll annotators ask their true cost. That is a dominant strategy only where "
-            "truthful=True;\nunder the other rules real bidders would ask more (the market "
-            "simulator models that)."
-        )
-        if args.out is not None:
-            paths = save_comparison(table, config, args.out)
-            print("\nwrote " + ", ".join(str(p) for p in paths))
-    return 0
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 30)
+    commands = {"simulate": _cmd_simulate, "compare": _cmd_compare, "mechanisms": _cmd_mechanisms}
+    try:
+        return commands[args.command](args)
+    except ValueError as err:  # config errors: say what is wrong, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2

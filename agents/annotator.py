@@ -1,0 +1,90 @@
+"""The annotator: a Mesa agent that sells preference labels.
+
+Private values (never shown to other agents): ``cost`` (dollars per label) and
+``quality`` (probability that its label is correct). Each round it chooses
+one ask (and, for the VickreyFeedback protocol, one quality claim) through its
+``strategy``, bids on up to ``capacity`` tasks, and learns only its own
+outcome.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+from .strategies import MarketInfo, RoundFeedback, Strategy
+
+KINDS = ("honest", "spammer", "adversary")
+
+
+class Annotator(mesa.Agent):
+    """A label seller with private cost and quality and a bidding strategy.
+
+    Attributes:
+        cost: dollars per label (private).
+        quality: probability its label is correct on a task of difficulty 0
+            (private; 0.5 for spammers, below 0.5 for adversaries).
+        capacity: labels it can supply per round.
+        strategy: how it sets its ask and quality claim.
+        kind: "honest", "spammer" (labels at random) or "adversary" (labels
+            wrong on purpose).
+        own_rng: its own generator, spawned from the run's seed tree, so adding an
+            annotator never shifts another's draws.
+    """
+
+    def __init__(
+        self,
+        model: mesa.Model,
+        *,
+        cost: float,
+        quality: float,
+        capacity: int,
+        strategy: Strategy,
+        kind: str = "honest",
+        rng: np.random.Generator,
+    ) -> None:
+        super().__init__(model)
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if not 0.0 <= quality <= 1.0:
+            raise ValueError(f"quality must be in [0, 1], got {quality}")
+        if cost < 0 or capacity < 1:
+            raise ValueError("cost must be >= 0 and capacity >= 1")
+        self.cost = float(cost)
+        self.quality = float(quality)
+        self.capacity = int(capacity)
+        self.strategy = strategy
+        self.kind = kind
+        self.own_rng = rng
+        self.active = True
+        self.ask = float(cost)
+        self.claim = float(quality)
+        self.profit = 0.0  # running (cumulative) profit
+        self.revenue = 0.0
+        self.wins = 0
+        self.negative_rounds = 0  # consecutive rounds with negative running profit
+
+    def bid(self, info: MarketInfo) -> None:
+        """Choose this round's ask and quality claim."""
+        self.ask = float(self.strategy.ask(self.cost, info, self.own_rng))
+        self.claim = float(self.strategy.claim(self.quality, info, self.own_rng))
+
+    def observe(self, info: MarketInfo, bids: int, wins: int, revenue: float) -> None:
+        """Learn this round's own outcome; update profit and the strategy."""
+        feedback = RoundFeedback(
+            ask=self.ask, bids=int(bids), wins=int(wins), revenue=float(revenue), cost=self.cost
+        )
+        self.profit += feedback.profit
+        self.revenue += feedback.revenue
+        self.wins += feedback.wins
+        # a tolerance keeps rounding noise (-1e-16) from counting as a loss
+        self.negative_rounds = self.negative_rounds + 1 if self.profit < -1e-9 else 0
+        self.strategy.observe(feedback, info, self.own_rng)
+
+    @property
+    def markup(self) -> float:
+        """The strategy's current markup (ask / cost - 1)."""
+        m = self.strategy.markup
+        if m is not None:
+            return float(m)
+        return self.ask / self.cost - 1.0 if self.cost > 0 else 0.0

@@ -1,0 +1,167 @@
+"""Annotator populations: costs, qualities, their correlation, types and strategies.
+
+Costs follow a uniform or lognormal distribution (crowd wages are
+right-skewed), qualities a beta distribution, and a Gaussian copula with
+correlation ``rho`` couples them: a positive ``rho`` means good annotators are
+expensive, the adverse-selection case in which "cheapest wins" buys bad labels
+(Akerlof 1970). Draws come from separate streams of one SeedSequence per
+attribute, so the first n annotators are the same whatever n is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import mesa
+import numpy as np
+from scipy import stats
+
+from . import strategies as strategy_registry
+from .annotator import KINDS, Annotator
+
+
+def cost_distribution(spec: Mapping) -> stats.rv_continuous:
+    """A frozen scipy distribution of per-label costs from a config dict:
+    ``{"dist": "uniform", "low", "high"}`` or ``{"dist": "lognormal", "median", "sigma"}``."""
+    kind = spec.get("dist")
+    if kind == "uniform":
+        return stats.uniform(loc=spec["low"], scale=spec["high"] - spec["low"])
+    if kind == "lognormal":
+        return stats.lognorm(s=spec["sigma"], scale=spec["median"])
+    raise ValueError(f"cost dist must be 'uniform' or 'lognormal', got {kind!r}")
+
+
+def quality_distribution(spec: Mapping) -> stats.rv_continuous:
+    """A frozen beta distribution of label accuracies: ``{"dist": "beta", "a", "b"}``."""
+    if spec.get("dist", "beta") != "beta":
+        raise ValueError(f"quality dist must be 'beta', got {spec.get('dist')!r}")
+    return stats.beta(spec["a"], spec["b"])
+
+
+class PopulationSampler:
+    """Draws annotators i = 0, 1, 2, ... reproducibly from one SeedSequence.
+
+    Annotator i's cost, quality, type, strategy and own generator depend only
+    on the seed and i, so a larger population (or later entrants) never
+    changes the first annotators.
+    """
+
+    def __init__(
+        self,
+        seed: np.random.SeedSequence,
+        *,
+        cost: Mapping,
+        quality: Mapping,
+        correlation: float = 0.0,
+        mix: Mapping | None = None,
+        strategies: Mapping | None = None,
+        strategy_params: Mapping | None = None,
+        capacity: int = 20,
+        spammer_cost: float = 1.0,
+    ) -> None:
+        if not -1.0 <= correlation <= 1.0:
+            raise ValueError(f"correlation must be in [-1, 1], got {correlation}")
+        self.cost_dist = cost_distribution(cost)
+        self.quality_dist = quality_distribution(quality)
+        self.correlation = float(correlation)
+        mix = dict(mix or {"honest": 1.0})
+        self.kinds = [k for k in KINDS if mix.get(k, 0) > 0]
+        self.kind_p = np.array([mix[k] for k in self.kinds], dtype=float)
+        strategies = dict(strategies or {"truthful": 1.0})
+        self.strategy_names = [s for s, w in strategies.items() if w > 0]
+        self.strategy_p = np.array([strategies[s] for s in self.strategy_names], dtype=float)
+        self.strategy_params = {k: dict(v) for k, v in (strategy_params or {}).items()}
+        self.capacity = int(capacity)
+        if not 0.0 <= spammer_cost <= 1.0:
+            raise ValueError(f"spammer_cost must be in [0, 1], got {spammer_cost}")
+        self.spammer_cost = float(spammer_cost)
+        self._seed = seed
+        self._drawn = 0
+
+    def _stream(self, i: int, what: int) -> np.random.Generator:
+        # child (i, what) of the population seed: independent of how many are drawn
+        ss = np.random.SeedSequence(self._seed.entropy, spawn_key=(*self._seed.spawn_key, i, what))
+        return np.random.default_rng(ss)
+
+    def draw(self, i: int) -> dict:
+        """Private values, type and strategy of annotator number ``i``."""
+        g = self._stream(i, 0)
+        z = g.standard_normal(2)
+        rho = self.correlation
+        z2 = rho * z[0] + np.sqrt(max(0.0, 1 - rho * rho)) * z[1]
+        cost = float(self.cost_dist.ppf(stats.norm.cdf(z[0])))
+        quality = float(self.quality_dist.ppf(stats.norm.cdf(z2)))
+        kind = self.kinds[int(g.choice(len(self.kinds), p=self.kind_p / self.kind_p.sum()))]
+        if kind == "spammer":
+            quality = 0.5
+            cost *= self.spammer_cost  # no reading, less effort
+        elif kind == "adversary":
+            quality = 1.0 - quality  # labels wrong on purpose
+        s = self.strategy_names[
+            int(g.choice(len(self.strategy_names), p=self.strategy_p / self.strategy_p.sum()))
+        ]
+        return {"cost": cost, "quality": quality, "kind": kind, "strategy": s}
+
+    def make(self, model: mesa.Model, n: int) -> list[Annotator]:
+        """Create the next ``n`` annotators in ``model``."""
+        out = []
+        for _ in range(n):
+            i = self._drawn
+            d = self.draw(i)
+            params = self.strategy_params.get(d["strategy"], {})
+            strategy = strategy_registry.get(d["strategy"], **params)
+            out.append(
+                Annotator(
+                    model,
+                    cost=d["cost"],
+                    quality=d["quality"],
+                    capacity=self.capacity,
+                    strategy=strategy,
+                    kind=d["kind"],
+                    rng=self._stream(i, 1),
+                )
+            )
+            self._drawn += 1
+        return out
+
+
+def make_population(
+    model: mesa.Model,
+    n: int,
+    *,
+    cost: Mapping | None = None,
+    quality: Mapping | None = None,
+    correlation: float = 0.0,
+    mix: Mapping | None = None,
+    strategies: Mapping | None = None,
+    strategy_params: Mapping | None = None,
+    capacity: int = 20,
+    spammer_cost: float = 1.0,
+    seed: np.random.SeedSequence | int = 0,
+) -> list[Annotator]:
+    """Create ``n`` annotators in ``model``.
+
+    Args:
+        cost: cost distribution spec (default lognormal, median $0.25, sigma 0.5).
+        quality: beta accuracy spec (default Beta(7, 3), mean 0.7).
+        correlation: Gaussian-copula correlation of cost and quality in [-1, 1].
+        mix: shares of "honest", "spammer", "adversary" annotators.
+        strategies: shares of strategy names (``agents.strategies.available()``).
+        strategy_params: per strategy name, its parameters.
+        capacity: labels per annotator per round.
+        spammer_cost: spammers' cost as a fraction of the cost they draw.
+        seed: a SeedSequence (a child of the run's) or an int.
+    """
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    sampler = PopulationSampler(
+        ss,
+        cost=cost or {"dist": "lognormal", "median": 0.25, "sigma": 0.5},
+        quality=quality or {"dist": "beta", "a": 7.0, "b": 3.0},
+        correlation=correlation,
+        mix=mix,
+        strategies=strategies,
+        strategy_params=strategy_params,
+        capacity=capacity,
+        spammer_cost=spammer_cost,
+    )
+    return sampler.make(model, n)

@@ -1,0 +1,114 @@
+"""Every mechanism on the same market: the comparison behind
+``vickreyfeedback compare`` and ``make run``.
+
+For each mechanism, budget and seed one market is run; seeds are shared across
+mechanisms, so each mechanism faces the same annotators and tasks (common
+random numbers). The table reports means with 95% t confidence intervals over
+seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+import mechanisms
+
+from .config import MarketConfig
+from .metrics import confidence_interval
+from .results import run
+
+HEADLINES = (
+    "labels_bought", "aggregated_accuracy", "dollars_per_correct", "annotator_profit",
+    "efficiency", "incentive_gap", "spend",
+)  # fmt: skip
+
+
+def default_params(name: str, config: MarketConfig) -> dict:
+    """Parameters a mechanism gets in a comparison unless the config says otherwise."""
+    if name == config.mechanism and config.mechanism_params:
+        return dict(config.mechanism_params)
+    if name == "fixed-price":
+        return {"price": float(min(config.reserve, _cost_quantile(config, 0.6)))}
+    if name == "myerson":  # the model supplies the population's cost distribution
+        return {"value": float(config.reserve)}
+    return {}
+
+
+def _cost_quantile(config: MarketConfig, q: float) -> float:
+    from agents.population import cost_distribution
+
+    return float(cost_distribution(config.cost).ppf(q))
+
+
+def compare_runs(
+    config: MarketConfig,
+    *,
+    mechanism_names: Sequence[str] | None = None,
+    seeds: int | Iterable[int] = 3,
+    budgets: Sequence[float] | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """One row per (mechanism, budget, seed) run with its summary figures."""
+    names = list(mechanism_names or mechanisms.available())
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    budget_list = list(budgets or [config.budget])
+    cells = [(b, s, n) for b in budget_list for s in seed_list for n in names]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(cells), unit="run", desc="compare")
+    rows = []
+    for budget, seed, name in cells:
+        cfg = config.replace(
+            mechanism=name,
+            mechanism_params=default_params(name, config),
+            budget=float(budget),
+            seed=int(seed),
+        )
+        summary = run(cfg).summary
+        rows.append({**summary, "budget": float(budget)})
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return pd.DataFrame(rows)
+
+
+def summary_table(runs: pd.DataFrame, budget: float | None = None) -> pd.DataFrame:
+    """Mean and 95% CI per mechanism of the headline figures (at one budget)."""
+    if budget is not None:
+        runs = runs[np.isclose(runs.budget, budget)]
+    rows = []
+    for name, grp in runs.groupby("mechanism", sort=True):
+        row: dict = {"mechanism": name, "runs": len(grp)}
+        for col in HEADLINES:
+            mean, lo, hi = confidence_interval(grp[col].to_numpy(dtype=float))
+            row[col] = mean
+            row[f"{col}_lo"] = lo
+            row[f"{col}_hi"] = hi
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """``mean [lo, hi]`` strings for printing."""
+    out = pd.DataFrame({"mechanism": table.mechanism})
+    for col in HEADLINES:
+
+        def fmt(r, c=col):
+            if not np.isfinite(r[c]):
+                return "n/a"
+            if not np.isfinite(r[f"{c}_lo"]):
+                return _num(r[c])
+            return f"{_num(r[c])} [{_num(r[f'{c}_lo'])}, {_num(r[f'{c}_hi'])}]"
+
+        out[col] = table.apply(fmt, axis=1)
+    return out.to_string(index=False)

@@ -1,0 +1,693 @@
+"""Every parameter of one market run, validated, in one frozen object.
+
+>>> from simulator.config import MarketConfig
+>>> cfg = MarketConfig(mechanism="fixed-price", mechanism_params={"price": 0.3}, budget=500)
+>>> cfg.budget, cfg.k
+(500.0, 3)
+>>> cfg.replace(k=2).k
+2
+
+:class:`MarketConfig` checks each field when it is built (and again on
+:meth:`MarketConfig.replace`) and raises :class:`ConfigError` (a
+``ValueError``) whose message starts with the field's name and states the
+allowed range, e.g. ``"budget: must be > 0 and finite, got -5"``.
+:meth:`MarketConfig.save` and :meth:`MarketConfig.load` store a config as
+YAML, TOML or JSON (chosen by the file's suffix) and round-trip it exactly.
+Files are read with safe parsers only (``yaml.safe_load``, ``tomllib``,
+``json``): a config file can hold data, never code.
+
+Where the defaults come from
+----------------------------
+The defaults describe a plausible crowdsourcing market for pairwise
+preference labels. They are order-of-magnitude anchors taken from public
+reports, not estimates fitted to any one platform; change them freely.
+
+* **Per-label cost** (``cost``): crowdsourced pairwise preference judgements
+  are typically paid tens of cents each. A comparison takes roughly 30-60
+  seconds; at US$15-20 an hour that is about $0.12-$0.35 per label (cheaper
+  crowd platforms pay less, expert labelling far more). Crowd wages are
+  right-skewed, hence a lognormal with median $0.25 and sigma 0.5: mean
+  $0.28, 90 % of annotators between $0.11 and $0.57.
+* **Label accuracy** (``quality``): agreement between trained human labelers
+  on preference comparisons is around 63-77 %. InstructGPT (Ouyang et al.,
+  2022) reports 72.6 +/- 1.5 % inter-labeler agreement among its training
+  labelers; Anthropic's HH-RLHF (Bai et al., 2022) and AlpacaFarm (Dubois
+  et al., 2023) report agreement in the mid-60s %. Hence Beta(7, 3): mean
+  0.70, standard deviation 0.14, about 9 % of honest annotators below 0.5.
+* **Market shape** (``n_annotators``, ``bidders_per_task``, ``k``,
+  ``capacity``, ``tasks_per_round``, ``reserve``, ``budget``): a small market
+  that runs in seconds. 100 annotators with 20 labels each per round offer
+  2,000 bid slots, exactly the 200 tasks x 10 bidders a round asks for;
+  ``k = 3`` is the usual smallest redundancy that lets a majority vote break
+  ties; the $1 reserve is four times the median cost.
+
+Encoding in files
+-----------------
+* ``reserve = inf`` is written as ``.inf`` in YAML, ``inf`` in TOML and the
+  string ``"inf"`` in JSON (strict JSON has no infinity).
+* ``rounds = None`` / ``n_tasks = None`` are written as ``null`` in YAML and
+  JSON. TOML has no null, so they are written as the string ``"none"``.
+  Building a config accepts these string forms too (``"inf"`` for
+  ``reserve``, ``"none"`` for ``rounds`` and ``n_tasks``), so a file written
+  by hand or another tool reads back the same way.
+* ``mechanism_params`` and ``strategy_params`` must be plain data (strings,
+  numbers, booleans, None, lists and string-keyed dicts of these) so that
+  every config can be saved; TOML cannot store None inside them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import numbers
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import mechanisms
+
+__all__ = [
+    "AGGREGATIONS",
+    "ANNOTATOR_KINDS",
+    "QUALITY_ESTIMATES",
+    "ConfigError",
+    "MarketConfig",
+]
+
+AGGREGATIONS = ("majority", "dawid-skene")
+"""Label aggregation rules the buyer can use."""
+
+QUALITY_ESTIMATES = ("gold", "dawid-skene", "oracle")
+"""How the buyer estimates annotator quality for quality-aware mechanisms."""
+
+ANNOTATOR_KINDS = ("honest", "spammer", "adversary")
+"""Annotator types that ``mix`` shares out."""
+
+_SHARE_TOL = 1e-9
+_COST_KEYS = {"lognormal": ("median", "sigma"), "uniform": ("low", "high")}
+_QUALITY_KEYS = {"beta": ("a", "b")}
+_NONE_STRINGS = ("none", "null")
+_INF_STRINGS = ("inf", "+inf", "infinity", "+infinity")
+
+
+class ConfigError(ValueError):
+    """An invalid market configuration; the message names the field."""
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """The parameters of one market run (money in dollars).
+
+    Attributes:
+        mechanism: the auction rule, a name from ``mechanisms.available()``.
+        mechanism_params: keyword arguments for ``mechanisms.get(mechanism,
+            **mechanism_params)``, e.g. ``{"price": 0.3}`` for
+            ``fixed-price``; checked by building the mechanism once.
+        n_annotators: annotators in the initial population (>= 1).
+        cost: per-label cost distribution. ``{"dist": "lognormal",
+            "median": m, "sigma": s}`` (m > 0, s > 0) or ``{"dist":
+            "uniform", "low": lo, "high": hi}`` (0 <= lo < hi). Default:
+            lognormal, median $0.25, sigma 0.5 (see the module docstring).
+        quality: label accuracy (probability that a label is correct)
+            distribution of honest annotators, ``{"dist": "beta", "a": a,
+            "b": b}`` (a, b > 0). Default Beta(7, 3), mean 0.7.
+        correlation: Gaussian-copula correlation between cost and quality,
+            in [-1, 1]; positive means good annotators are expensive (the
+            adverse-selection case).
+        mix: population shares of annotator types ``"honest"``,
+            ``"spammer"`` (labels at random) and ``"adversary"`` (labels
+            mostly wrong); each >= 0, summing to 1. Missing types get 0.
+        spammer_cost: a spammer's cost as a fraction of the cost it draws,
+            in [0, 1] (default 0.5: clicking at random takes less effort
+            than reading the task, so spammers can undercut honest workers).
+        strategies: bidding strategy name -> population share; each >= 0,
+            summing to 1. Names are checked against
+            ``agents.strategies.available()`` when that package exists.
+            Default: everyone plays ``equilibrium`` (their cost under truthful
+            rules, the Bayes-Nash ask under first-price), so a comparison of
+            mechanisms compares equilibria, not naive bidding.
+        strategy_params: strategy name -> its parameters (a dict).
+        capacity: labels one annotator can sell per round (>= 1).
+        bidders_per_task: annotators who see and bid on each task (>= 1;
+            the simulator caps it at the number of active annotators).
+        k: labels bought per task (1 <= k <= bidders_per_task and
+            k <= n_annotators).
+        reserve: the most the buyer pays per label (>= 0; ``inf`` for none).
+        budget: the buyer's total budget in dollars (> 0, finite).
+        tasks_per_round: tasks auctioned per round (>= 1).
+        rounds: number of rounds (>= 1), or None to run until the budget
+            (always finite) or the task pool runs out.
+        n_tasks: size of the task pool (>= 1), or None for an unlimited
+            synthetic stream.
+        difficulty: synthetic task difficulty levels, each in [0, 0.5],
+            drawn uniformly per task. A task of difficulty d turns an
+            annotator of accuracy q into one of accuracy
+            0.5 + (q - 0.5) * (1 - 2 d): d = 0 leaves it, d = 0.5 makes
+            every label a coin flip.
+        gold_rate: share of tasks that are gold questions with known
+            answers, in [0, 1).
+        aggregation: how the buyer aggregates a task's labels:
+            ``"majority"`` or ``"dawid-skene"``.
+        quality_estimate: how the buyer estimates annotator quality for
+            quality-aware mechanisms: ``"gold"`` (accuracy on gold
+            questions), ``"dawid-skene"`` (from the aggregation) or
+            ``"oracle"`` (the true quality; for experiments only).
+        exit_after: an annotator whose running profit has been negative for
+            this many consecutive rounds leaves (>= 0; 0 disables exit).
+        entry_rate: expected number of new annotators entering per round
+            (Poisson mean, >= 0, finite).
+        incentive_sample: bid slots sampled per round for the incentive-gap
+            metric (>= 0; 0 disables it).
+        seed: the root random seed (>= 0).
+    """
+
+    mechanism: str = "vickrey"
+    mechanism_params: dict = field(default_factory=dict)
+    n_annotators: int = 100
+    cost: dict = field(default_factory=lambda: {"dist": "lognormal", "median": 0.25, "sigma": 0.5})
+    quality: dict = field(default_factory=lambda: {"dist": "beta", "a": 7.0, "b": 3.0})
+    correlation: float = 0.0
+    mix: dict = field(default_factory=lambda: {"honest": 0.9, "spammer": 0.1, "adversary": 0.0})
+    spammer_cost: float = 0.5
+    strategies: dict = field(default_factory=lambda: {"equilibrium": 1.0})
+    strategy_params: dict = field(default_factory=dict)
+    capacity: int = 20
+    bidders_per_task: int = 10
+    k: int = 3
+    reserve: float = 1.0
+    budget: float = 1000.0
+    tasks_per_round: int = 200
+    rounds: int | None = 50
+    n_tasks: int | None = None
+    difficulty: tuple[float, ...] = (0.0, 0.1, 0.25)
+    gold_rate: float = 0.05
+    aggregation: str = "majority"
+    quality_estimate: str = "gold"
+    exit_after: int = 5
+    entry_rate: float = 0.0
+    incentive_sample: int = 20
+    seed: int = 0
+
+    # ------------------------------------------------------------------ checks
+
+    def __post_init__(self) -> None:
+        def put(name: str, value: object) -> None:
+            object.__setattr__(self, name, value)
+
+        # the mechanism and its parameters
+        if not isinstance(self.mechanism, str) or self.mechanism not in mechanisms.available():
+            raise ConfigError(
+                f"mechanism: unknown mechanism {self.mechanism!r}; "
+                f"known mechanisms: {', '.join(mechanisms.available())}"
+            )
+        put("mechanism_params", _plain_mapping("mechanism_params", self.mechanism_params))
+        try:
+            mechanisms.get(self.mechanism, **self.mechanism_params)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"mechanism_params: invalid for {self.mechanism!r}: {exc}") from None
+
+        # the population
+        put("n_annotators", _int("n_annotators", self.n_annotators, lo=1))
+        put("cost", _distribution("cost", self.cost, _COST_KEYS))
+        put("quality", _distribution("quality", self.quality, _QUALITY_KEYS))
+        put("correlation", _float("correlation", self.correlation, lo=-1.0, hi=1.0))
+        put("mix", _shares("mix", self.mix, allowed=ANNOTATOR_KINDS))
+        put("spammer_cost", _float("spammer_cost", self.spammer_cost, lo=0.0, hi=1.0))
+        put("strategies", _shares("strategies", self.strategies))
+        params = _plain_mapping("strategy_params", self.strategy_params)
+        for name, value in params.items():
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"strategy_params: the parameters of {name!r} must be a dict, "
+                    f"got {type(value).__name__}"
+                )
+        put("strategy_params", params)
+        known = _known_strategies()
+        if known is not None:
+            for fname, names in (("strategies", self.strategies), ("strategy_params", params)):
+                unknown = sorted(set(names) - known)
+                if unknown:
+                    raise ConfigError(
+                        f"{fname}: unknown strategy name(s) {', '.join(map(repr, unknown))}; "
+                        f"known strategies: {', '.join(sorted(known))}"
+                    )
+        put("capacity", _int("capacity", self.capacity, lo=1))
+
+        # the auction and the buyer
+        put("bidders_per_task", _int("bidders_per_task", self.bidders_per_task, lo=1))
+        put("k", _int("k", self.k, lo=1))
+        if self.k > self.n_annotators:
+            raise ConfigError(f"k: must be <= n_annotators ({self.n_annotators}), got k = {self.k}")
+        if self.k > self.bidders_per_task:
+            raise ConfigError(
+                f"k: must be <= bidders_per_task ({self.bidders_per_task}), got k = {self.k}"
+            )
+        reserve = self.reserve
+        if isinstance(reserve, str) and reserve.strip().lower() in _INF_STRINGS:
+            reserve = math.inf
+        put(
+            "reserve",
+            _float("reserve", reserve, lo=0.0, finite=False, allowed=">= 0 (inf allowed)"),
+        )
+        put("budget", _float("budget", self.budget, lo=0.0, lo_open=True, allowed="> 0 and finite"))
+        put("tasks_per_round", _int("tasks_per_round", self.tasks_per_round, lo=1))
+        put("rounds", _int("rounds", self.rounds, lo=1, optional=True))
+        put("n_tasks", _int("n_tasks", self.n_tasks, lo=1, optional=True))
+
+        # the tasks and the labels
+        put("difficulty", _difficulty(self.difficulty))
+        put("gold_rate", _float("gold_rate", self.gold_rate, lo=0.0, hi=1.0, hi_open=True))
+        put("aggregation", _choice("aggregation", self.aggregation, AGGREGATIONS))
+        put(
+            "quality_estimate",
+            _choice("quality_estimate", self.quality_estimate, QUALITY_ESTIMATES),
+        )
+
+        # dynamics and bookkeeping
+        put("exit_after", _int("exit_after", self.exit_after, lo=0))
+        put("entry_rate", _float("entry_rate", self.entry_rate, lo=0.0))
+        put("incentive_sample", _int("incentive_sample", self.incentive_sample, lo=0))
+        put("seed", _int("seed", self.seed, lo=0))
+
+    def __hash__(self) -> int:
+        # consistent with ==: equal values (1 == 1.0 == True, -0.0 == 0.0) hash alike
+        return hash(json.dumps(_canonical(self.to_dict()), sort_keys=True))
+
+    # ---------------------------------------------------------- conversions
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as plain Python data (dicts, lists, str, int, float, None).
+
+        ``difficulty`` becomes a list; ``reserve`` may be ``float("inf")``
+        and ``rounds`` / ``n_tasks`` may be None (:meth:`save` handles what a
+        file format cannot store). ``MarketConfig.from_dict(cfg.to_dict())
+        == cfg``.
+        """
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            out[f.name] = _copy_plain(getattr(self, f.name))
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MarketConfig:
+        """Build a config from a mapping; missing fields take their defaults.
+
+        Raises:
+            ConfigError: for keys that are not fields (naming them and
+                listing the valid ones) or any invalid value.
+        """
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"config: expected a mapping of fields, got {type(d).__name__}")
+        _check_names(d.keys())
+        return cls(**dict(d))
+
+    def replace(self, **changes: Any) -> MarketConfig:
+        """A copy with some fields changed, validated like a new config."""
+        _check_names(changes.keys())
+        return dataclasses.replace(self, **changes)
+
+    # ----------------------------------------------------------------- files
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the config to ``path``, in the format its suffix names.
+
+        ``.yaml`` / ``.yml`` (YAML), ``.toml`` or ``.json``. The file is
+        written to a temporary file in the same folder and moved into place
+        (``os.replace``), so a crash never leaves a half-written config.
+        Returns the path.
+
+        Raises:
+            ConfigError: for an unknown suffix, or a value the format cannot
+                store (None inside ``*_params`` in TOML).
+        """
+        path = Path(path)
+        fmt = _format(path)
+        data = self.to_dict()
+        if fmt == "yaml":
+            yaml = _yaml()
+            text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+        elif fmt == "toml":
+            text = _toml_dumps(data)
+        else:
+            if math.isinf(data["reserve"]):
+                data["reserve"] = "inf"
+            text = json.dumps(data, indent=2) + "\n"
+        _atomic_write(path, text)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> MarketConfig:
+        """Read a config written by :meth:`save` (or by hand).
+
+        The format follows the suffix (``.yaml`` / ``.yml``, ``.toml``,
+        ``.json``); only safe parsers are used. Fields the file omits take
+        their defaults.
+
+        Raises:
+            ConfigError: for an unknown suffix, a file that does not parse
+                (including YAML tags that would build Python objects), or an
+                invalid config.
+            FileNotFoundError: if ``path`` does not exist.
+        """
+        path = Path(path)
+        fmt = _format(path)
+        text = path.read_text(encoding="utf-8")
+        try:
+            if fmt == "yaml":
+                yaml = _yaml()
+                try:
+                    data = yaml.safe_load(text)
+                except yaml.YAMLError as exc:
+                    raise ConfigError(f"{path}: not a valid YAML config: {exc}") from None
+            elif fmt == "toml":
+                data = tomllib.loads(text)
+            else:
+                data = json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: not a valid {fmt.upper()} config: {exc}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(MarketConfig)]
+
+
+def _check_names(names: Iterable[object]) -> None:
+    valid = _field_names()
+    unknown = sorted(str(n) for n in names if n not in valid)
+    if unknown:
+        raise ConfigError(
+            f"unknown field(s) {', '.join(unknown)}; valid fields: {', '.join(valid)}"
+        )
+
+
+def _known_strategies() -> set[str] | None:
+    """Names from ``agents.strategies.available()``, or None if it does not exist."""
+    try:
+        from agents.strategies import available as strategies_available
+    except ImportError:
+        return None
+    return set(strategies_available())
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _int(name: str, x: object, *, lo: int, optional: bool = False) -> int | None:
+    allowed = f"an integer >= {lo}" + (" or None" if optional else "")
+    if optional and (x is None or (isinstance(x, str) and x.strip().lower() in _NONE_STRINGS)):
+        return None
+    if isinstance(x, numbers.Integral) and not isinstance(x, bool):
+        value = int(x)
+    elif _is_number(x) and math.isfinite(float(x)) and float(x).is_integer():
+        value = int(float(x))  # 100.0 from a YAML/TOML file
+    else:
+        raise ConfigError(f"{name}: must be {allowed}, got {x!r}")
+    if value < lo:
+        raise ConfigError(f"{name}: must be {allowed}, got {value}")
+    return value
+
+
+def _float(
+    name: str,
+    x: object,
+    *,
+    lo: float = -math.inf,
+    hi: float = math.inf,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    finite: bool = True,
+    allowed: str | None = None,
+) -> float:
+    if allowed is None:
+        if lo > -math.inf and hi < math.inf:
+            allowed = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        elif lo > -math.inf:
+            allowed = f"{'>' if lo_open else '>='} {lo:g}" + (" and finite" if finite else "")
+        else:
+            allowed = "finite"
+    if not _is_number(x):
+        raise ConfigError(f"{name}: must be a number {allowed}, got {x!r}")
+    value = float(x) + 0.0  # -0.0 -> 0.0
+    bad = (
+        math.isnan(value)
+        or (finite and math.isinf(value))
+        or value < lo
+        or value > hi
+        or (lo_open and value == lo)
+        or (hi_open and value == hi)
+    )
+    if bad:
+        shown = int(value) if value.is_integer() else value
+        raise ConfigError(f"{name}: must be {allowed}, got {shown}")
+    return value
+
+
+def _choice(name: str, x: object, options: tuple[str, ...]) -> str:
+    if x not in options:
+        raise ConfigError(f"{name}: must be one of {', '.join(options)}; got {x!r}")
+    return str(x)
+
+
+def _distribution(name: str, spec: object, kinds: dict[str, tuple[str, ...]]) -> dict:
+    """Check ``{"dist": kind, <its parameters>}``; parameters become floats."""
+    forms = "; ".join(f"{{'dist': {k!r}, {', '.join(map(repr, v))}}}" for k, v in kinds.items())
+    if not isinstance(spec, Mapping) or spec.get("dist") not in kinds:
+        raise ConfigError(f"{name}: must be a dict of the form {forms}; got {spec!r}")
+    dist = spec["dist"]
+    keys = kinds[dist]
+    if set(spec) != {"dist", *keys}:
+        extra = sorted(map(str, set(spec) - {"dist", *keys}))
+        missing = sorted(set(keys) - set(spec))
+        parts = ([f"unknown key(s) {', '.join(extra)}"] if extra else []) + (
+            [f"missing key(s) {', '.join(missing)}"] if missing else []
+        )
+        raise ConfigError(
+            f"{name}: {'; '.join(parts)}; a {dist!r} distribution takes {', '.join(keys)}"
+        )
+    out: dict[str, Any] = {"dist": dist}
+    for key in keys:
+        value = spec[key]
+        if not _is_number(value) or not math.isfinite(float(value)):
+            raise ConfigError(f"{name}: {key} must be a finite number, got {value!r}")
+        out[key] = float(value) + 0.0
+    if dist == "uniform":
+        if not 0 <= out["low"] < out["high"]:
+            raise ConfigError(
+                f"{name}: a uniform cost needs 0 <= low < high, "
+                f"got low = {out['low']:g}, high = {out['high']:g}"
+            )
+    else:
+        for key in keys:
+            if out[key] <= 0:
+                raise ConfigError(
+                    f"{name}: {key} of a {dist!r} distribution must be > 0, got {out[key]:g}"
+                )
+    return out
+
+
+def _shares(name: str, spec: object, allowed: tuple[str, ...] | None = None) -> dict[str, float]:
+    """Check a dict of name -> share: shares >= 0 summing to 1."""
+    if not isinstance(spec, Mapping) or not spec:
+        raise ConfigError(f"{name}: must be a non-empty dict of name -> share, got {spec!r}")
+    out: dict[str, float] = {}
+    for key, value in spec.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{name}: names must be strings, got {key!r}")
+        if allowed is not None and key not in allowed:
+            raise ConfigError(f"{name}: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
+        if not _is_number(value) or not math.isfinite(float(value)) or float(value) < 0:
+            raise ConfigError(f"{name}: the share of {key!r} must be a number >= 0, got {value!r}")
+        out[key] = float(value) + 0.0
+    if allowed is not None:
+        out = {key: out.get(key, 0.0) for key in allowed}
+    total = math.fsum(out.values())
+    if abs(total - 1.0) > _SHARE_TOL:
+        raise ConfigError(f"{name}: shares must sum to 1 (within {_SHARE_TOL:g}), got {total!r}")
+    return out
+
+
+def _difficulty(x: object) -> tuple[float, ...]:
+    levels = [x] if _is_number(x) else x
+    if isinstance(levels, str | bytes | Mapping) or not isinstance(levels, Iterable):
+        raise ConfigError(f"difficulty: must be a list of numbers in [0, 0.5], got {x!r}")
+    out = tuple(_float("difficulty", d, lo=0.0, hi=0.5) for d in levels)
+    if not out:
+        raise ConfigError("difficulty: must hold at least one level in [0, 0.5], got none")
+    return out
+
+
+def _plain_mapping(name: str, x: object) -> dict:
+    if not isinstance(x, Mapping):
+        raise ConfigError(f"{name}: must be a dict, got {type(x).__name__}")
+    return _plain(name, x)
+
+
+def _plain(name: str, x: Any) -> Any:
+    """A deep copy of ``x`` as plain data, or ConfigError if it is not plain data."""
+    if x is None or isinstance(x, bool | str):
+        return x
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, numbers.Integral):
+        return int(x)
+    if isinstance(x, numbers.Real):
+        return float(x)
+    if isinstance(x, Mapping):
+        out = {}
+        for key, value in x.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"{name}: keys must be strings, got {key!r}")
+            out[key] = _plain(name, value)
+        return out
+    if isinstance(x, list | tuple):
+        return [_plain(name, v) for v in x]
+    raise ConfigError(
+        f"{name}: values must be plain data (str, number, bool, None, list, dict) so the "
+        f"config can be saved; got {type(x).__name__}"
+    )
+
+
+def _copy_plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _copy_plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_copy_plain(v) for v in x]
+    return x
+
+
+def _canonical(x: Any) -> Any:
+    """Equal plain values map to one JSON form (numbers as floats, -0.0 as 0.0)."""
+    if isinstance(x, dict):
+        return {k: _canonical(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_canonical(v) for v in x]
+    if isinstance(x, bool | int | float):
+        return float(x) + 0.0
+    return x
+
+
+def _format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return "yaml"
+    if suffix in (".toml", ".json"):
+        return suffix[1:]
+    raise ConfigError(
+        f"{path}: unknown config format {path.suffix!r}; use .yaml, .yml, .toml or .json"
+    )
+
+
+def _yaml():
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - PyYAML ships with transformers
+        raise ConfigError("YAML configs need PyYAML (pip install pyyaml)") from None
+    return yaml
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# ------------------------------------------------------------ a tiny TOML writer
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_TOML_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _toml_str(key)
+
+
+def _toml_str(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(x: Any, where: str) -> str:
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "nan"
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return repr(x)
+    if isinstance(x, str):
+        return _toml_str(x)
+    if isinstance(x, list):
+        return "[" + ", ".join(_toml_value(v, where) for v in x) + "]"
+    if isinstance(x, dict):
+        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v, where)}" for k, v in x.items())
+        return "{ " + items + " }" if items else "{}"
+    if x is None:
+        raise ConfigError(f"{where}: TOML cannot store None (null); use YAML or JSON")
+    raise ConfigError(f"{where}: cannot write {type(x).__name__} to TOML")
+
+
+def _toml_dumps(data: dict[str, Any]) -> str:
+    """Top-level scalars and lists first, then one [table] per dict field.
+
+    None at the top level (``rounds``, ``n_tasks``) is written as "none".
+    """
+    lines: list[str] = []
+    tables: list[tuple[str, dict]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            shown = "none" if value is None else value
+            lines.append(f"{_toml_key(key)} = {_toml_value(shown, key)}")
+    for key, table in tables:
+        lines.append("")
+        lines.append(f"[{_toml_key(key)}]")
+        for sub, value in table.items():
+            lines.append(f"{_toml_key(sub)} = {_toml_value(value, key)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,408 @@
+"""The market as a Mesa model: each ``step()`` is one round of buying labels.
+
+A round: the buyer posts a batch of tasks; every active annotator chooses an
+ask (and a quality claim) and bids on up to ``capacity`` tasks, ``bidders_per_task``
+bidders per task; the mechanism allocates and prices the whole batch in one
+``run_batch`` call; winners label; the buyer pays from its budget (never below
+zero); labels are aggregated; the buyer updates its estimates of annotator
+quality (from gold questions or Dawid-Skene); every annotator observes its own
+outcome; annotators whose running profit stays negative leave and new ones may
+enter. Mesa's DataCollector records one row of metrics per round.
+
+Random numbers: one SeedSequence per run, spawned into independent streams
+(population, tasks, bidding slots, mechanism tie-breaks, labels, aggregation,
+entry, incentive-gap sampling), so every mechanism run with the same seed sees
+the same annotators and the same tasks (common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+
+import mesa
+import numpy as np
+import pandas as pd
+
+import mechanisms
+from agents.population import PopulationSampler
+from agents.strategies import MarketInfo
+
+from .aggregation import aggregate
+from .config import MarketConfig
+from .metrics import cheapest_feasible_cost, gini, incentive_gap
+from .tasks import SyntheticTaskSource, TaskBatch, TaskSource
+
+_EPS = np.finfo(float).eps
+
+METRICS = (
+    "round", "tasks", "labels_bought", "spend", "budget_left", "raw_accuracy",
+    "aggregated_accuracy", "correct_aggregated", "mean_price", "price_sd",
+    "cost_per_correct", "profit_total", "profit_mean", "profit_gini", "social_cost",
+    "efficiency", "active_annotators", "entered", "exited", "mean_markup", "incentive_gap",
+)  # fmt: skip
+
+
+def split_budget(remaining: float, n_tasks: int) -> float:
+    """Each task's share of the remaining budget, shaved by a few ulps so that
+    ``n_tasks`` shares never add up to more than ``remaining``."""
+    return remaining / n_tasks * (1.0 - 2.0 * (n_tasks + 1) * _EPS)
+
+
+class MarketModel(mesa.Model):
+    """A budgeted buyer, a population of annotators and a mechanism.
+
+    Args:
+        config: the run's parameters.
+        tasks: a task source; default a :class:`SyntheticTaskSource` built from
+            the config and the run's task stream.
+    """
+
+    def __init__(self, config: MarketConfig | None = None, tasks: TaskSource | None = None):
+        cfg = config or MarketConfig()
+        root = np.random.SeedSequence(cfg.seed)
+        (pop_ss, task_ss, slot_ss, mech_ss, label_ss, agg_ss, entry_ss, gap_ss,
+         model_ss) = root.spawn(9)  # fmt: skip
+        super().__init__(rng=np.random.default_rng(model_ss))
+        self.config = cfg
+        self.budget_left = float(cfg.budget)
+        self.spent = 0.0
+        self.round = 0
+        self.tasks = tasks or SyntheticTaskSource(
+            np.random.default_rng(task_ss),
+            n_tasks=cfg.n_tasks,
+            difficulty=cfg.difficulty,
+            gold_rate=cfg.gold_rate,
+        )
+        self._slot_rng = np.random.default_rng(slot_ss)
+        self._mech_rng = np.random.default_rng(mech_ss)
+        self._label_rng = np.random.default_rng(label_ss)
+        self._agg_rng = np.random.default_rng(agg_ss)
+        self._entry_rng = np.random.default_rng(entry_ss)
+        self._gap_rng = np.random.default_rng(gap_ss)
+        self.sampler = PopulationSampler(
+            pop_ss,
+            cost=cfg.cost,
+            quality=cfg.quality,
+            correlation=cfg.correlation,
+            mix=cfg.mix,
+            strategies=cfg.strategies,
+            strategy_params=cfg.strategy_params,
+            capacity=cfg.capacity,
+            spammer_cost=cfg.spammer_cost,
+        )
+        params = dict(cfg.mechanism_params)
+        if cfg.mechanism == "myerson" and "distribution" not in params:
+            params["distribution"] = self.sampler.cost_dist  # the buyer knows the cost prior
+        self.mechanism = mechanisms.get(cfg.mechanism, **params)
+        self.info = MarketInfo(
+            mechanism=cfg.mechanism,
+            truthful=self.mechanism.properties.truthful,
+            pay_as_bid=cfg.mechanism == "first-price",
+            k=cfg.k,
+            n_rivals=cfg.bidders_per_task - 1,
+            reserve=cfg.reserve,
+            cost_dist=self.sampler.cost_dist,
+        )
+        self.annotators: list = []
+        # the buyer's prior on an annotator's accuracy: the population's quality distribution
+        self._prior_a, self._prior_b = float(cfg.quality["a"]), float(cfg.quality["b"])
+        # the buyer's quality estimates, by annotator index: gold counts and the estimate
+        self._gold_answered = np.zeros(0)
+        self._gold_correct = np.zeros(0)
+        self._estimate = np.zeros(0)
+        self._add_annotators(cfg.n_annotators)
+        self._labels: list[dict[str, np.ndarray]] = []
+        self._dataset: list[dict[str, np.ndarray]] = []
+        self._texts: list[pd.DataFrame] = []
+        self.last_metrics: dict[str, float] = dict.fromkeys(METRICS, math.nan)
+        self.datacollector = mesa.DataCollector(
+            model_reporters={key: _reporter(key) for key in METRICS}
+        )
+
+    # ----------------------------------------------------------- population
+    def _add_annotators(self, n: int) -> list:
+        new = self.sampler.make(self, n)
+        for a in new:
+            a.index = len(self.annotators)
+            self.annotators.append(a)
+        prior = self._prior_a / (self._prior_a + self._prior_b)  # no gold answers yet
+        self._gold_answered = np.concatenate([self._gold_answered, np.zeros(n)])
+        self._gold_correct = np.concatenate([self._gold_correct, np.zeros(n)])
+        self._estimate = np.concatenate([self._estimate, np.full(n, prior)])
+        return new
+
+    def active_annotators(self) -> list:
+        return [a for a in self.annotators if a.active]
+
+    # ----------------------------------------------------------------- round
+    def _assign_slots(self, capacity: np.ndarray, T: int) -> np.ndarray:
+        """(T, bidders_per_task) positions into the active list (-1 = empty):
+        each annotator takes at most ``capacity`` random tasks, at most once each."""
+        S = self.config.bidders_per_task
+        tokens = np.repeat(np.arange(capacity.size), capacity)
+        tokens = tokens[self._slot_rng.permutation(tokens.size)][: T * S]
+        grid = np.full(T * S, -1, dtype=np.int64)
+        grid[: tokens.size] = tokens
+        grid = grid[self._slot_rng.permutation(grid.size)].reshape(T, S)
+        grid.sort(axis=1)
+        dup = (grid[:, 1:] == grid[:, :-1]) & (grid[:, 1:] >= 0)
+        grid[:, 1:][dup] = -1  # the same annotator twice on one task bids once
+        return grid
+
+    def _quality_input(self, active: list, idx: np.ndarray) -> np.ndarray | None:
+        if not self.mechanism.properties.quality_aware:
+            return None
+        if self.config.mechanism == "vickrey-feedback":
+            return np.array([a.claim for a in active])  # the bidders' own claims
+        if self.config.quality_estimate == "oracle":
+            accuracy = np.array([a.quality for a in active])
+        else:
+            accuracy = self._estimate[idx]
+        # the score is the (estimated) accuracy itself, floored so it is positive
+        return np.maximum(accuracy, 1e-3)
+
+    def affordable_tasks(self) -> int:
+        """How many tasks the buyer posts this round: ``tasks_per_round``, but
+        with a finite reserve never more than it can pay k labels at the reserve
+        for (so no posted task is under-funded; the market stops when not even
+        one task is affordable)."""
+        cfg = self.config
+        if self.budget_left <= 0:
+            return 0
+        if math.isinf(cfg.reserve) or cfg.reserve == 0:
+            return cfg.tasks_per_round
+        return int(min(cfg.tasks_per_round, self.budget_left // (cfg.k * cfg.reserve)))
+
+    def step(self) -> None:
+        """One round of the market."""
+        cfg = self.config
+        if not self.running:
+            return
+        n_post = self.affordable_tasks()
+        if (cfg.rounds is not None and self.round >= cfg.rounds) or n_post < 1:
+            self.running = False
+            return
+        batch = self.tasks.next_batch(n_post)
+        active = self.active_annotators()
+        if batch is None or len(batch) == 0 or not active:
+            self.running = False
+            return
+        self.round += 1
+        self._round(batch, active)
+        self.datacollector.collect(self)
+        if cfg.rounds is None and self.last_metrics["labels_bought"] == 0:
+            self.running = False  # open-ended run and nothing sells any more: stop
+
+    def _round(self, batch: TaskBatch, active: list) -> None:
+        cfg = self.config
+        T, m = len(batch), len(active)
+        for a in active:
+            a.bid(self.info)
+        ask_a = np.array([a.ask for a in active])
+        cost_a = np.array([a.cost for a in active])
+        qual_a = np.array([a.quality for a in active])
+        claim_a = np.array([a.claim for a in active])
+        idx_a = np.array([a.index for a in active])
+        slots = self._assign_slots(np.array([a.capacity for a in active]), T)
+        present = slots >= 0
+        safe = np.where(present, slots, 0)
+        asks = np.where(present, ask_a[safe], np.nan)
+        q_a = self._quality_input(active, idx_a)
+        quality = None if q_a is None else np.where(present, q_a[safe], np.nan)
+        budget_t = split_budget(self.budget_left, T)
+        out = self.mechanism.run_batch(
+            asks, cfg.k, quality=quality, reserve=cfg.reserve, budget=budget_t, rng=self._mech_rng
+        )
+        won, pay = out.won, out.payments
+        t_w, s_w = np.nonzero(won)
+        who = slots[t_w, s_w]  # positions into `active`
+        paid = pay[t_w, s_w]
+        spent = float(paid.sum())
+        if spent > self.budget_left:  # guaranteed by split_budget; kept as a hard check
+            raise RuntimeError(f"round {self.round}: spent {spent} > budget {self.budget_left}")
+        self.budget_left -= spent
+        self.spent += spent
+
+        # labels: correct with probability 0.5 + (q - 0.5)(1 - 2 d)
+        truth = batch.truth[t_w]
+        p_correct = 0.5 + (qual_a[who] - 0.5) * (1.0 - 2.0 * batch.difficulty[t_w])
+        correct = self._label_rng.random(who.size) < p_correct
+        labels = np.where(correct, truth, 1 - truth).astype(np.int8)
+        agg = aggregate(t_w, idx_a[who], labels, cfg.aggregation, rng=self._agg_rng, n_tasks=T)
+
+        # the buyer's quality estimates
+        gold = batch.gold[t_w]
+        if gold.any():
+            np.add.at(self._gold_answered, idx_a[who[gold]], 1.0)
+            np.add.at(self._gold_correct, idx_a[who[gold]], correct[gold].astype(float))
+        if cfg.quality_estimate == "gold":
+            self._estimate = (self._gold_correct + self._prior_a) / (
+                self._gold_answered + self._prior_a + self._prior_b
+            )
+        elif cfg.quality_estimate == "dawid-skene" and agg.worker_accuracy:
+            for worker, acc in agg.worker_accuracy.items():
+                self._estimate[worker] = acc
+
+        # annotators learn their own outcomes
+        bids = np.bincount(slots[present], minlength=m)
+        wins = np.bincount(who, minlength=m)
+        revenue = np.bincount(who, weights=paid, minlength=m)
+        for a, b, w, r in zip(active, bids, wins, revenue, strict=True):
+            a.observe(self.info, b, w, r)
+        exited = 0
+        if cfg.exit_after > 0:
+            for a in active:
+                if a.negative_rounds >= cfg.exit_after:
+                    a.active = False
+                    exited += 1
+        entered = int(self._entry_rng.poisson(cfg.entry_rate)) if cfg.entry_rate > 0 else 0
+        if entered:
+            self._add_annotators(entered)
+
+        # records
+        self._labels.append(
+            {
+                "round": np.full(who.size, self.round, dtype=np.int32),
+                "task": batch.ids[t_w],
+                "annotator": np.array([a.unique_id for a in active], dtype=np.int64)[who],
+                "ask": asks[t_w, s_w],
+                "quality_claim": claim_a[who],
+                "payment": paid,
+                "label": labels,
+                "true_label": truth,
+                "gold": gold,
+            }
+        )
+        n_labels = np.bincount(t_w, minlength=T)
+        labeled = n_labels > 0
+        agg_correct = labeled & (agg.label == batch.truth)
+        self._dataset.append(
+            {
+                "task": batch.ids,
+                "round": np.full(T, self.round, dtype=np.int32),
+                "n_labels": n_labels,
+                "label": agg.label,
+                "confidence": agg.confidence,
+                "true_label": batch.truth,
+                "total_paid": pay.sum(axis=1),
+                "gold": batch.gold,
+            }
+        )
+        if batch.text is not None:
+            self._texts.append(batch.text.reset_index(drop=True))
+
+        # metrics
+        profit_round = revenue - wins * cost_a
+        social_cost = float(cost_a[who].sum())
+        cheapest = cheapest_feasible_cost(np.where(present, cost_a[safe], np.nan), won.sum(axis=1))
+        n_correct = int(agg_correct.sum())
+        gap = math.nan
+        if cfg.incentive_sample > 0 and who.size:
+            gap = incentive_gap(
+                lambda rows_asks, rows: self._rerun(rows_asks, rows, quality, budget_t),
+                asks,
+                np.where(present, cost_a[safe], np.nan),
+                sample=cfg.incentive_sample,
+                rng=self._gap_rng,
+            )
+        still_active = [a for a in self.annotators if a.active]
+        self.last_metrics = {
+            "round": self.round,
+            "tasks": T,
+            "labels_bought": int(who.size),
+            "spend": spent,
+            "budget_left": self.budget_left,
+            "raw_accuracy": float(correct.mean()) if who.size else math.nan,
+            "aggregated_accuracy": float(agg_correct[labeled].mean())
+            if labeled.any()
+            else math.nan,
+            "correct_aggregated": n_correct,
+            "mean_price": spent / who.size if who.size else math.nan,
+            "price_sd": float(paid.std()) if who.size else math.nan,
+            "cost_per_correct": spent / n_correct if n_correct else math.nan,
+            "profit_total": float(profit_round.sum()),
+            "profit_mean": float(profit_round.mean()),
+            "profit_gini": gini(np.maximum([a.profit for a in still_active], 0.0))
+            if still_active
+            else math.nan,
+            "social_cost": social_cost,
+            "efficiency": cheapest / social_cost if social_cost > 0 else math.nan,
+            "active_annotators": len(still_active),
+            "entered": entered,
+            "exited": exited,
+            "mean_markup": float(np.mean([a.markup for a in active])),
+            "incentive_gap": gap,
+        }
+
+    def _rerun(self, asks: np.ndarray, rows: np.ndarray, quality, budget: float):
+        """The mechanism's rule on modified copies of task rows ``rows`` (for the
+        incentive gap), with one tie-break draw per source row shared by its copies."""
+        R, n = asks.shape
+        uniq, inv = np.unique(rows, return_inverse=True)
+        u = self._gap_rng.random((uniq.size, n))[inv]
+        out = self.mechanism.allocate(
+            asks,
+            self.config.k,
+            quality=None if quality is None else quality[rows],
+            reserve=np.full(R, self.config.reserve),
+            budget=np.full(R, budget),
+            u=u,
+        )
+        return out.won, out.payments
+
+    # --------------------------------------------------------------- tables
+    def labels_table(self) -> pd.DataFrame:
+        """One row per bought label."""
+        return _concat(self._labels, LABEL_DTYPES)
+
+    def dataset_table(self) -> pd.DataFrame:
+        """One row per posted task with its aggregated label."""
+        df = _concat(self._dataset, DATASET_DTYPES)
+        if self._texts:
+            df = pd.concat([df, pd.concat(self._texts, ignore_index=True)], axis=1)
+        return df
+
+    def metrics_table(self) -> pd.DataFrame:
+        """One row per round (Mesa's DataCollector)."""
+        df = self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+        return (
+            df.astype(
+                {
+                    "round": "int64",
+                    "tasks": "int64",
+                    "labels_bought": "int64",
+                    "correct_aggregated": "int64",
+                    "active_annotators": "int64",
+                    "entered": "int64",
+                    "exited": "int64",
+                }
+            )
+            if len(df)
+            else df
+        )
+
+
+LABEL_DTYPES = {
+    "round": "int32", "task": "int64", "annotator": "int64", "ask": "float64",
+    "quality_claim": "float64", "payment": "float64", "label": "int8",
+    "true_label": "int8", "gold": "bool",
+}  # fmt: skip
+DATASET_DTYPES = {
+    "task": "int64", "round": "int32", "n_labels": "int64", "label": "int8",
+    "confidence": "float64", "true_label": "int8", "total_paid": "float64", "gold": "bool",
+}  # fmt: skip
+
+
+def _concat(chunks: list[dict[str, np.ndarray]], dtypes: dict[str, str]) -> pd.DataFrame:
+    if not chunks:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
+    cols = {c: np.concatenate([ch[c] for ch in chunks]).astype(t) for c, t in dtypes.items()}
+    return pd.DataFrame(cols)
+
+
+def _reporter(key: str):
+    def report(model: MarketModel) -> float:
+        return model.last_metrics[key]
+
+    report.__name__ = f"report_{key}"
+    return report

@@ -1,0 +1,176 @@
+"""What one market run produced, and running it.
+
+:func:`run` builds a :class:`~simulator.model.MarketModel`, steps it until it
+stops (rounds done, budget spent or tasks exhausted) and returns a
+:class:`SimulationResult`: tidy pandas tables an analyst can use directly, a
+summary of headline figures, and ``save``/``load`` to Parquet + JSON + YAML.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import MarketConfig
+from .model import MarketModel
+from .tasks import TaskSource
+
+TABLES = ("metrics", "labels", "dataset")
+
+
+@dataclass
+class SimulationResult:
+    """The outcome of one run.
+
+    Attributes:
+        config: the run's configuration.
+        metrics: one row per round (see ``simulator.model.METRICS``).
+        labels: one row per bought label: round, task, annotator, ask,
+            quality_claim, payment, label, true_label, gold.
+        dataset: one row per posted task: aggregated label, confidence,
+            n_labels, total_paid, true_label, gold (and text columns if any).
+        summary: headline figures of the whole run.
+    """
+
+    config: MarketConfig
+    metrics: pd.DataFrame
+    labels: pd.DataFrame
+    dataset: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write metrics/labels/dataset as Parquet, summary.json and config.yaml.
+
+        Each file is written to a temporary name and renamed, so an interrupted
+        save never leaves a half-written file under the final name.
+        """
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in TABLES:
+            table: pd.DataFrame = getattr(self, name)
+            _atomic(out / f"{name}.parquet", lambda p, df=table: df.to_parquet(p, index=False))
+        _atomic(
+            out / "summary.json",
+            lambda p: Path(p).write_text(
+                json.dumps(_jsonable(self.summary), indent=2, sort_keys=True) + "\n"
+            ),
+        )
+        self.config.save(out / "config.yaml")
+        return out
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> SimulationResult:
+        """Read a result written by :meth:`save`."""
+        d = Path(directory)
+        missing = [
+            f
+            for f in (*(f"{t}.parquet" for t in TABLES), "summary.json", "config.yaml")
+            if not (d / f).exists()
+        ]
+        if missing:
+            raise FileNotFoundError(f"{d} is not a saved result: missing {', '.join(missing)}")
+        tables = {t: pd.read_parquet(d / f"{t}.parquet") for t in TABLES}
+        summary = json.loads((d / "summary.json").read_text())
+        return cls(config=MarketConfig.load(d / "config.yaml"), summary=summary, **tables)
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _jsonable(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None
+        out[k] = v
+    return out
+
+
+def summarize(
+    model: MarketModel, metrics: pd.DataFrame, labels: pd.DataFrame, dataset: pd.DataFrame
+) -> dict:
+    """Headline figures of a run."""
+    labeled = dataset[dataset.n_labels > 0]
+    n_correct = int((labeled.label == labeled.true_label).sum())
+    spend = float(labels.payment.sum())
+    costs = {a.unique_id: a.cost for a in model.annotators}
+    winner_cost = float(labels.annotator.map(costs).sum()) if len(labels) else 0.0
+    social = metrics.social_cost.sum() if len(metrics) else 0.0
+    cheapest = float((metrics.efficiency * metrics.social_cost).sum()) if len(metrics) else 0.0
+    return {
+        "mechanism": model.config.mechanism,
+        "seed": model.config.seed,
+        "rounds": int(model.round),
+        "tasks_posted": len(dataset),
+        "tasks_labeled": len(labeled),
+        "labels_bought": len(labels),
+        "spend": spend,
+        "budget_left": model.budget_left,
+        "raw_accuracy": float((labels.label == labels.true_label).mean())
+        if len(labels)
+        else math.nan,
+        "aggregated_accuracy": n_correct / len(labeled) if len(labeled) else math.nan,
+        "correct_aggregated": n_correct,
+        "dollars_per_correct": spend / n_correct if n_correct else math.nan,
+        "mean_price": spend / len(labels) if len(labels) else math.nan,
+        "annotator_profit": spend - winner_cost,
+        "efficiency": float(cheapest / social) if social > 0 else math.nan,
+        "incentive_gap": float(metrics.incentive_gap.max()) if len(metrics) else math.nan,
+        "mean_markup_final": float(metrics.mean_markup.iloc[-1]) if len(metrics) else math.nan,
+        "active_annotators_final": int(metrics.active_annotators.iloc[-1])
+        if len(metrics)
+        else model.config.n_annotators,
+    }
+
+
+def run(
+    config: MarketConfig | None = None, *, tasks: TaskSource | None = None, progress: bool = False
+) -> SimulationResult:
+    """Run one market to the end and collect its tables.
+
+    Args:
+        config: the run's parameters (default ``MarketConfig()``).
+        tasks: an optional task source (default: synthetic tasks from the config).
+        progress: show a progress bar over rounds (tqdm).
+    """
+    config = config or MarketConfig()
+    model = MarketModel(config, tasks=tasks)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.rounds, unit="round", desc=config.mechanism)
+    while model.running:
+        model.step()
+        if bar is not None and model.running:
+            bar.update(1)
+            bar.set_postfix(spent=f"${model.spent:,.2f}")
+    if bar is not None:
+        bar.close()
+    metrics = model.metrics_table()
+    labels = model.labels_table()
+    dataset = model.dataset_table()
+    return SimulationResult(
+        config=config,
+        metrics=metrics,
+        labels=labels,
+        dataset=dataset,
+        summary=summarize(model, metrics, labels, dataset),
+    )

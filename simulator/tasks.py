@@ -1,0 +1,91 @@
+"""Where labeling tasks come from.
+
+A task is one preference comparison (prompt, response A, response B) whose
+true label (0 = A is better, 1 = B is better) the simulator knows and no agent
+does. Any object with a ``next_batch(n)`` method returning a :class:`TaskBatch`
+(or None once exhausted) is a task source; :class:`SyntheticTaskSource` is the
+default until the RLHF task world provides texts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class TaskBatch:
+    """A batch of tasks posted in one round.
+
+    Attributes:
+        ids: (T,) int64 task ids, unique over the run.
+        truth: (T,) int8 true labels, 0 or 1.
+        difficulty: (T,) float in [0, 0.5]: an annotator of accuracy q labels
+            the task correctly with probability 0.5 + (q - 0.5)(1 - 2 d).
+        gold: (T,) bool, True for gold questions (the buyer knows the answer).
+        text: optional DataFrame with columns prompt, response_a, response_b.
+    """
+
+    ids: np.ndarray
+    truth: np.ndarray
+    difficulty: np.ndarray
+    gold: np.ndarray
+    text: pd.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+
+@runtime_checkable
+class TaskSource(Protocol):
+    """Anything that posts tasks: ``next_batch(n)`` returns up to n new tasks,
+    or None when no tasks are left."""
+
+    def next_batch(self, n: int) -> TaskBatch | None: ...
+
+
+class SyntheticTaskSource:
+    """Tasks with random true labels and difficulty levels, no text.
+
+    Args:
+        rng: the task stream's own generator.
+        n_tasks: pool size; None for an unlimited stream.
+        difficulty: difficulty levels, drawn uniformly per task.
+        gold_rate: share of tasks that are gold questions.
+    """
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        *,
+        n_tasks: int | None = None,
+        difficulty: tuple[float, ...] = (0.0,),
+        gold_rate: float = 0.0,
+    ) -> None:
+        levels = np.asarray(difficulty, dtype=float)
+        if levels.size == 0 or (levels < 0).any() or (levels > 0.5).any():
+            raise ValueError("difficulty levels must be in [0, 0.5]")
+        if not 0 <= gold_rate < 1:
+            raise ValueError("gold_rate must be in [0, 1)")
+        self.rng = rng
+        self.n_tasks = n_tasks
+        self.levels = levels
+        self.gold_rate = float(gold_rate)
+        self.posted = 0
+
+    def next_batch(self, n: int) -> TaskBatch | None:
+        if self.n_tasks is not None:
+            n = min(n, self.n_tasks - self.posted)
+        if n <= 0:
+            return None
+        ids = np.arange(self.posted, self.posted + n, dtype=np.int64)
+        self.posted += n
+        return TaskBatch(
+            ids=ids,
+            truth=self.rng.integers(0, 2, n).astype(np.int8),
+            difficulty=self.levels[self.rng.integers(0, self.levels.size, n)],
+            gold=self.rng.random(n) < self.gold_rate,
+        )

@@ -1,0 +1,292 @@
+"""The Mesa market: accounting, reproducibility, theory in the simulated
+market, adverse selection and learning bidders."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mechanisms
+from agents import strategies
+from simulator import MarketConfig, MarketModel, SimulationResult, run
+from simulator.model import METRICS
+
+SMALL = dict(n_annotators=40, tasks_per_round=50, rounds=8, budget=400.0, incentive_sample=5)
+
+
+@pytest.fixture(scope="module", params=mechanisms.available())
+def result(request) -> SimulationResult:
+    return run(MarketConfig(mechanism=request.param, **SMALL))
+
+
+def test_tables_have_the_documented_shape(result):
+    cfg = result.config
+    assert list(result.metrics.columns) == list(METRICS)
+    assert len(result.metrics) == result.summary["rounds"] >= 1
+    assert set(result.labels.columns) >= {
+        "round",
+        "task",
+        "annotator",
+        "ask",
+        "quality_claim",
+        "payment",
+        "label",
+        "true_label",
+        "gold",
+    }
+    assert len(result.dataset) == result.metrics.tasks.sum()
+    assert (result.dataset.n_labels <= cfg.k).all()
+    per_task = result.labels.groupby("task").size()
+    assert (result.dataset.set_index("task").n_labels.loc[per_task.index] == per_task).all()
+
+
+def test_money_is_conserved(result):
+    """Buyer spend = sum of payments = sum of annotator revenue; budget never exceeded."""
+    spend_metrics = result.metrics.spend.sum()
+    paid = result.labels.payment.sum()
+    assert spend_metrics == pytest.approx(paid, rel=1e-12)
+    assert result.dataset.total_paid.sum() == pytest.approx(paid, rel=1e-12)
+    assert result.summary["spend"] <= result.config.budget
+    assert result.summary["budget_left"] >= 0
+    assert result.summary["spend"] + result.summary["budget_left"] == pytest.approx(
+        result.config.budget
+    )
+    if mechanisms.get(result.config.mechanism).properties.individually_rational:
+        assert (result.labels.payment >= result.labels.ask - 1e-12).all()
+    assert (result.labels.payment <= result.config.reserve + 1e-12).all()
+
+
+def test_annotator_revenue_matches_payments():
+    model = MarketModel(MarketConfig(**SMALL))
+    while model.running:
+        model.step()
+    revenue = sum(a.revenue for a in model.annotators)
+    assert revenue == pytest.approx(model.labels_table().payment.sum(), rel=1e-12)
+    assert revenue == pytest.approx(model.spent, rel=1e-12)
+
+
+def test_capacity_is_respected():
+    res = run(MarketConfig(capacity=3, **{**SMALL, "n_annotators": 60}))
+    per_round = res.labels.groupby(["round", "annotator"]).size()
+    assert per_round.max() <= 3
+    # one label per annotator and task
+    assert not res.labels.duplicated(["task", "annotator"]).any()
+
+
+def test_same_seed_same_bytes_across_processes(tmp_path: Path):
+    def simulate(out: Path) -> None:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "simulate",
+                "--mechanism",
+                "quality-vickrey",
+                "--budget",
+                "150",
+                "--rounds",
+                "5",
+                "--seed",
+                "4",
+                "--aggregation",
+                "dawid-skene",
+                "--strategies",
+                "{learning: 0.5, truthful: 0.5}",
+                "--out",
+                str(out),
+                "--quiet",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    simulate(tmp_path / "a")
+    simulate(tmp_path / "b")
+    for name in (
+        "metrics.parquet",
+        "labels.parquet",
+        "dataset.parquet",
+        "summary.json",
+        "config.yaml",
+    ):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_common_random_numbers_across_mechanisms():
+    a = MarketModel(MarketConfig(mechanism="vickrey", seed=9, **SMALL))
+    b = MarketModel(MarketConfig(mechanism="first-price", seed=9, **SMALL))
+    assert [x.cost for x in a.annotators] == [x.cost for x in b.annotators]
+    assert [x.quality for x in a.annotators] == [x.quality for x in b.annotators]
+    ta, tb = a.tasks.next_batch(30), b.tasks.next_batch(30)
+    np.testing.assert_array_equal(ta.truth, tb.truth)
+    c = MarketModel(MarketConfig(mechanism="vickrey", seed=10, **SMALL))
+    assert [x.cost for x in a.annotators] != [x.cost for x in c.annotators]
+
+
+def test_save_and_load_round_trip(tmp_path: Path, result):
+    result.save(tmp_path / "r")
+    back = SimulationResult.load(tmp_path / "r")
+    assert back.config == result.config
+    pd.testing.assert_frame_equal(back.metrics, result.metrics)
+    pd.testing.assert_frame_equal(back.labels, result.labels)
+    pd.testing.assert_frame_equal(back.dataset, result.dataset)
+    assert set(back.summary) == set(result.summary)
+    assert not list((tmp_path / "r").glob(".*tmp"))
+    with pytest.raises(FileNotFoundError, match="missing"):
+        SimulationResult.load(tmp_path)
+
+
+UNIFORM = {"dist": "uniform", "low": 0.0, "high": 1.0}
+
+
+def _mean_task_payment(mechanism: str, strategy: str, seed: int) -> np.ndarray:
+    cfg = MarketConfig(
+        mechanism=mechanism,
+        strategies={strategy: 1.0},
+        cost=UNIFORM,
+        k=1,
+        bidders_per_task=5,
+        n_annotators=300,
+        capacity=40,
+        tasks_per_round=400,
+        rounds=10,
+        budget=1e6,
+        reserve=1.0,
+        mix={"honest": 1.0},
+        incentive_sample=0,
+        seed=seed,
+        gold_rate=0.0,
+    )
+    res = run(cfg)
+    full = res.dataset[res.dataset.n_labels == 1]
+    return full.total_paid.to_numpy()
+
+
+def test_revenue_equivalence_in_the_market():
+    """Single-unit vickrey with truthful annotators and first-price with
+    equilibrium bidders (b(c) = c + (1-c)/n, U[0,1] costs, n = 5) pay the
+    same on average: 2/(n+1) = 1/3 per task, within Monte Carlo error."""
+    vick = np.concatenate([_mean_task_payment("vickrey", "truthful", s) for s in range(3)])
+    fp = np.concatenate([_mean_task_payment("first-price", "equilibrium", s) for s in range(3)])
+    se = np.sqrt(vick.var() / vick.size + fp.var() / fp.size)
+    assert abs(vick.mean() - fp.mean()) < 4 * se
+    # and both near the closed form (the population is a finite sample of U[0,1])
+    assert vick.mean() == pytest.approx(1 / 3, abs=0.03)
+
+
+def test_markups_do_not_lower_vickrey_prices():
+    truthful = run(MarketConfig(strategies={"truthful": 1.0}, seed=2, **SMALL))
+    markup = run(
+        MarketConfig(
+            strategies={"markup": 1.0}, strategy_params={"markup": {"m": 0.3}}, seed=2, **SMALL
+        )
+    )
+    assert markup.summary["mean_price"] >= truthful.summary["mean_price"]
+
+
+ADVERSE = dict(
+    correlation=0.9,
+    mix={"honest": 0.7, "spammer": 0.3},
+    spammer_cost=0.5,
+    gold_rate=0.2,
+    budget=2000.0,
+    incentive_sample=0,
+)
+
+
+def test_adverse_selection_quality_vickrey_buys_better_labels_per_dollar():
+    """Good annotators are expensive (rho = 0.9) and 30% are cheap spammers:
+    cheapest-wins vickrey buys less accurate labels than quality-vickrey (with
+    the buyer's gold-question estimates), and fewer correct aggregated labels
+    per dollar, on every one of 4 seeds."""
+    for seed in range(4):
+        v = run(MarketConfig(mechanism="vickrey", seed=seed, **ADVERSE)).summary
+        q = run(MarketConfig(mechanism="quality-vickrey", seed=seed, **ADVERSE)).summary
+        assert v["raw_accuracy"] < q["raw_accuracy"], seed
+        assert v["correct_aggregated"] / v["spend"] < q["correct_aggregated"] / q["spend"], seed
+
+
+def _markups(mechanism: str, init: str, seed: int) -> np.ndarray:
+    cfg = MarketConfig(
+        mechanism=mechanism,
+        strategies={"learning": 1.0},
+        strategy_params={"learning": {"init": init}},
+        budget=1e6,
+        rounds=120,
+        tasks_per_round=100,
+        incentive_sample=0,
+        mix={"honest": 1.0},
+        seed=seed,
+    )
+    return run(cfg).metrics.mean_markup.to_numpy()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_learning_bidders_raise_markups_under_first_price(seed):
+    m = _markups("first-price", "truthful", seed)
+    assert m[-20:].mean() > m[:5].mean()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_learning_bidders_drift_to_truthful_under_vickrey(seed):
+    m = _markups("vickrey", "uniform", seed)
+    assert m[-20:].mean() < m[:5].mean()
+
+
+class _Undercut(strategies.Strategy):
+    """Asks half its cost: loses money on every sale."""
+
+    name = "test-undercut"
+    asks_below_cost = True
+
+    def ask(self, cost, info, rng):
+        return 0.5 * cost
+
+
+def test_loss_making_annotators_leave_and_entrants_arrive(monkeypatch):
+    monkeypatch.setitem(strategies.registry._REGISTRY, "test-undercut", _Undercut)
+    cfg = MarketConfig(
+        mechanism="first-price",
+        strategies={"test-undercut": 0.3, "truthful": 0.7},
+        exit_after=2,
+        entry_rate=2.0,
+        **{**SMALL, "rounds": 6},
+    )
+    res = run(cfg)
+    assert res.metrics.exited.sum() > 0
+    assert res.metrics.entered.sum() > 0
+    model = MarketModel(cfg)
+    for _ in range(6):
+        model.step()
+    gone = [a for a in model.annotators if not a.active]
+    assert gone and all(a.strategy.name == "test-undercut" for a in gone)
+    assert all(a.profit < 0 for a in gone)
+
+
+def test_market_stops_when_budget_is_spent():
+    res = run(MarketConfig(rounds=None, budget=30.0, n_annotators=40, tasks_per_round=20))
+    assert res.summary["budget_left"] < res.config.k * res.config.reserve
+    assert res.summary["spend"] <= 30.0
+
+
+def test_market_stops_when_tasks_run_out():
+    res = run(
+        MarketConfig(rounds=None, n_tasks=120, tasks_per_round=50, budget=1e6, n_annotators=40)
+    )
+    assert res.summary["tasks_posted"] == 120
+    assert res.summary["rounds"] == 3
+
+
+def test_quality_aware_rules_see_estimates_not_truth():
+    model = MarketModel(MarketConfig(mechanism="quality-vickrey", gold_rate=0.0, **SMALL))
+    active = model.active_annotators()
+    idx = np.array([a.index for a in active])
+    q = model._quality_input(active, idx)
+    prior = 7.0 / 10.0  # no gold questions: the buyer only knows the population's mean
+    np.testing.assert_allclose(q, prior)
