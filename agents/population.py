@@ -42,8 +42,9 @@ class PopulationSampler:
     """Draws annotators i = 0, 1, 2, ... reproducibly from one SeedSequence.
 
     Annotator i's cost, quality, type, strategy and own generator depend only
-    on the seed and i, so a larger population (or later entrants) never
-    changes the first annotators.
+    on the seed and i (each attribute has its own stream, consumed in order),
+    so a larger population never changes the first annotators, and entrants
+    continue the same sequence.
     """
 
     def __init__(
@@ -76,49 +77,68 @@ class PopulationSampler:
             raise ValueError(f"spammer_cost must be in [0, 1], got {spammer_cost}")
         self.spammer_cost = float(spammer_cost)
         self._seed = seed
+        # fixed children of the seed (not seed.spawn, which depends on earlier spawns)
+        self._z_rng = self._child(0)
+        self._kind_rng = self._child(1)
+        self._strategy_rng = self._child(2)
         self._drawn = 0
 
-    def _stream(self, i: int, what: int) -> np.random.Generator:
-        # child (i, what) of the population seed: independent of how many are drawn
-        ss = np.random.SeedSequence(self._seed.entropy, spawn_key=(*self._seed.spawn_key, i, what))
+    def _child(self, *key: int) -> np.random.Generator:
+        ss = np.random.SeedSequence(self._seed.entropy, spawn_key=(*self._seed.spawn_key, *key))
         return np.random.default_rng(ss)
 
-    def draw(self, i: int) -> dict:
-        """Private values, type and strategy of annotator number ``i``."""
-        g = self._stream(i, 0)
-        z = g.standard_normal(2)
+    def _agent_rng(self, i: int) -> np.random.Generator:
+        # annotator i's own stream: independent of how many are drawn
+        return self._child(3, i)
+
+    def draw(self, n: int) -> dict[str, np.ndarray]:
+        """Private values, types and strategies of the next ``n`` annotators.
+
+        Each attribute comes from its own stream, drawn in order, so the values
+        of annotator i do not depend on how many are drawn at once.
+        """
+        z = self._z_rng.standard_normal((n, 2))
         rho = self.correlation
-        z2 = rho * z[0] + np.sqrt(max(0.0, 1 - rho * rho)) * z[1]
-        cost = float(self.cost_dist.ppf(stats.norm.cdf(z[0])))
-        quality = float(self.quality_dist.ppf(stats.norm.cdf(z2)))
-        kind = self.kinds[int(g.choice(len(self.kinds), p=self.kind_p / self.kind_p.sum()))]
-        if kind == "spammer":
-            quality = 0.5
-            cost *= self.spammer_cost  # no reading, less effort
-        elif kind == "adversary":
-            quality = 1.0 - quality  # labels wrong on purpose
-        s = self.strategy_names[
-            int(g.choice(len(self.strategy_names), p=self.strategy_p / self.strategy_p.sum()))
-        ]
-        return {"cost": cost, "quality": quality, "kind": kind, "strategy": s}
+        z2 = rho * z[:, 0] + np.sqrt(max(0.0, 1 - rho * rho)) * z[:, 1]
+        cost = self.cost_dist.ppf(stats.norm.cdf(z[:, 0]))
+        quality = self.quality_dist.ppf(stats.norm.cdf(z2))
+        kind_p = np.cumsum(self.kind_p / self.kind_p.sum())
+        kind = np.minimum(
+            np.searchsorted(kind_p, self._kind_rng.random(n), side="right"), len(self.kinds) - 1
+        )
+        strat_p = np.cumsum(self.strategy_p / self.strategy_p.sum())
+        strat = np.minimum(
+            np.searchsorted(strat_p, self._strategy_rng.random(n), side="right"),
+            len(self.strategy_names) - 1,
+        )
+        kinds = np.array(self.kinds, dtype=object)[kind]
+        spam = kinds == "spammer"
+        quality = np.where(spam, 0.5, quality)
+        cost = np.where(spam, cost * self.spammer_cost, cost)  # no reading, less effort
+        quality = np.where(kinds == "adversary", 1.0 - quality, quality)  # wrong on purpose
+        return {
+            "cost": cost,
+            "quality": quality,
+            "kind": kinds,
+            "strategy": np.array(self.strategy_names, dtype=object)[strat],
+        }
 
     def make(self, model: mesa.Model, n: int) -> list[Annotator]:
         """Create the next ``n`` annotators in ``model``."""
+        d = self.draw(n)
         out = []
-        for _ in range(n):
-            i = self._drawn
-            d = self.draw(i)
-            params = self.strategy_params.get(d["strategy"], {})
-            strategy = strategy_registry.get(d["strategy"], **params)
+        for j in range(n):
+            name = d["strategy"][j]
+            strategy = strategy_registry.get(name, **self.strategy_params.get(name, {}))
             out.append(
                 Annotator(
                     model,
-                    cost=d["cost"],
-                    quality=d["quality"],
+                    cost=float(d["cost"][j]),
+                    quality=float(d["quality"][j]),
                     capacity=self.capacity,
                     strategy=strategy,
-                    kind=d["kind"],
-                    rng=self._stream(i, 1),
+                    kind=d["kind"][j],
+                    rng=self._agent_rng(self._drawn),
                 )
             )
             self._drawn += 1

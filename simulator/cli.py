@@ -60,6 +60,7 @@ _FIELD_HELP = {
     "quality": "label-accuracy distribution, e.g. '{dist: beta, a: 7, b: 3}'",
     "correlation": "cost-quality Gaussian-copula correlation in [-1, 1]",
     "mix": "shares of annotator types, e.g. '{honest: 0.8, spammer: 0.2}'",
+    "spammer_cost": "spammers' cost as a fraction of the cost they draw, in [0, 1]",
     "strategies": "shares of bidding strategies, e.g. '{truthful: 0.5, learning: 0.5}'",
     "strategy_params": "per-strategy parameters, e.g. '{markup: {m: 0.3}}'",
     "capacity": "labels per annotator per round",

@@ -22,6 +22,7 @@ import math
 import mesa
 import numpy as np
 import pandas as pd
+from mesa.agent import AgentSet
 
 import mechanisms
 from agents.population import PopulationSampler
@@ -196,8 +197,7 @@ class MarketModel(mesa.Model):
     def _round(self, batch: TaskBatch, active: list) -> None:
         cfg = self.config
         T, m = len(batch), len(active)
-        for a in active:
-            a.bid(self.info)
+        AgentSet(active, random=self.random).do("bid", self.info)  # each draws from its own rng
         ask_a = np.array([a.ask for a in active])
         cost_a = np.array([a.cost for a in active])
         qual_a = np.array([a.quality for a in active])

@@ -81,11 +81,14 @@ class Exp3(Strategy):
             self._log_w -= self._log_w.max()
         self._arm: int | None = None
         self._p_arm = math.nan
+        self._p: np.ndarray | None = None
 
     def probabilities(self) -> np.ndarray:
         """Current probability of each arm: (1 - gamma) w / sum(w) + gamma / K."""
-        w = np.exp(self._log_w - self._log_w.max())
-        return (1.0 - self.gamma) * w / w.sum() + self.gamma / len(w)
+        if self._p is None:  # cached until the weights change
+            w = np.exp(self._log_w - self._log_w.max())
+            self._p = (1.0 - self.gamma) * w / w.sum() + self.gamma / len(w)
+        return self._p
 
     def ask(self, cost: float, info: MarketInfo, rng: np.random.Generator) -> float:
         """Sample an arm (one uniform from ``rng``) and ask cost x (1 + its markup)."""
@@ -107,6 +110,7 @@ class Exp3(Strategy):
         reward = min(max(feedback.profit / scale, 0.0), 1.0)
         self._log_w[self._arm] += self.gamma * (reward / self._p_arm) / len(self._log_w)
         self._log_w -= self._log_w.max()
+        self._p = None
         self._arm = None
 
     @property
