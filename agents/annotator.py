@@ -69,12 +69,18 @@ class Annotator(mesa.Agent):
         self.ask = float(self.strategy.ask(self.cost, info, self.own_rng))
         self.claim = float(self.strategy.claim(self.quality, info, self.own_rng))
 
-    def observe(self, info: MarketInfo, bids: int, wins: int, revenue: float) -> None:
-        """Learn this round's own outcome; update profit and the strategy."""
+    def observe(
+        self, info: MarketInfo, bids: int, wins: int, revenue: float, bid_cost: float = 0.0
+    ) -> None:
+        """Learn this round's own outcome; update profit and the strategy.
+
+        ``bid_cost`` per bid is the effort of reading a task before bidding: it
+        lowers the running profit (and so drives exit) but is sunk for the
+        strategy, which learns from revenue minus the cost of labels sold."""
         feedback = RoundFeedback(
             ask=self.ask, bids=int(bids), wins=int(wins), revenue=float(revenue), cost=self.cost
         )
-        self.profit += feedback.profit
+        self.profit += feedback.profit - bids * bid_cost
         self.revenue += feedback.revenue
         self.wins += feedback.wins
         # a tolerance keeps rounding noise (-1e-16) from counting as a loss

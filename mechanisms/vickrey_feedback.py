@@ -40,7 +40,6 @@ from ._select import (
     masked,
     rank_winners,
     select_lowest,
-    uniform_price_payments,
 )
 from .base import BatchOutcome, Mechanism, Properties
 from .registry import register
@@ -78,7 +77,13 @@ class VickreyFeedback(Mechanism):
         won = select_lowest(key, sorted_key, k, u)
         rank = rank_winners(won, key, u)
         if self.payment == "truthful":
-            payments = uniform_price_payments(won, cap, f"{self.name}(payment='truthful')")
+            if (np.isinf(cap) & won.any(axis=1)).any():
+                raise ValueError(
+                    "vickrey-feedback(payment='truthful') pays every winner the per-label cap "
+                    "(its critical ask, as the allocation ignores asks): pass a finite reserve= "
+                    "or budget="
+                )
+            payments = np.where(won, cap[:, None], 0.0)
         else:
             runner_up = select_lowest(key, sorted_key, k + 1, u) & ~won
             has_runner = runner_up.any(axis=1)

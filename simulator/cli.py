@@ -140,6 +140,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmp_.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    eff = sub.add_parser(
+        "efficiency",
+        help="dollar-efficiency: market -> dataset -> training -> evaluation",
+        description="For each mechanism, budget and seed, run the market on the RLHF task "
+        "world, train on the labels it bought (proxy: a Bradley-Terry reward model on "
+        "MiniLM embeddings; dpo / qa-dpo: SmolLM2 fine-tuning) and score held-out gold "
+        "pairs; write a tidy table (Parquet + CSV) and a quality-vs-dollars figure.",
+    )
+    _add_config_options(eff)
+    eff.add_argument(
+        "--mechanisms",
+        default="vickrey,first-price,fixed-price,vickrey-feedback",
+        help="comma-separated mechanism names (default: %(default)s)",
+    )
+    eff.add_argument(
+        "--budgets",
+        default="50,100,200,400",
+        help="comma-separated budgets in $ (default: %(default)s)",
+    )
+    eff.add_argument("--seeds", type=int, default=3, help="seeds per cell (default: 3)")
+    eff.add_argument(
+        "--trainer",
+        choices=("proxy", "dpo", "qa-dpo"),
+        default="proxy",
+        help="how bought labels become model quality (default: proxy)",
+    )
+    eff.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results/efficiency"),
+        help="output directory (default: results/efficiency)",
+    )
+    eff.add_argument("--quiet", action="store_true", help="no progress bar")
+
     mech = sub.add_parser(
         "mechanisms",
         help="list the mechanisms and compare them on one batch of tasks",
@@ -153,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
             f"--{f.name.replace('_', '-')}",
             type=type(getattr(defaults, f.name)),
             default=getattr(defaults, f.name),
-            help=f"(default: {getattr(defaults, f.name)})",
+            help=f"{DemoConfig.HELP[f.name]} (default: {getattr(defaults, f.name)})",
         )
     mech.add_argument(
         "--out",
@@ -210,13 +244,82 @@ def _cmd_compare(args) -> int:
     )
     print(format_table(table))
     args.out.mkdir(parents=True, exist_ok=True)
-    runs.to_parquet(args.out / "runs.parquet", index=False)
-    table.to_parquet(args.out / "table.parquet", index=False)
-    table.to_csv(args.out / "table.csv", index=False)
+    from .results import _atomic
+
+    _atomic(args.out / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
+    _atomic(args.out / "table.parquet", lambda p: table.to_parquet(p, index=False))
+    _atomic(args.out / "table.csv", lambda p: table.to_csv(p, index=False))
     config.save(args.out / "config.yaml")
     figs = plot_vs_budget(runs, args.out / "accuracy_cost_vs_budget")
     print(
         f"\nwrote {args.out}/runs.parquet, table.parquet, table.csv, config.yaml, "
+        + ", ".join(p.name for p in figs)
+    )
+    return 0
+
+
+def _cmd_efficiency(args) -> int:
+    from rlhf.efficiency import budget_curve
+
+    from .efficiency import efficiency_runs
+    from .plots import plot_quality_vs_dollars
+    from .results import _atomic
+
+    config = config_from_args(args)
+    names = [m.strip() for m in args.mechanisms.split(",") if m.strip()]
+    budgets = [float(b) for b in args.budgets.split(",")]
+    cells = efficiency_runs(
+        config,
+        mechanism_names=names,
+        budgets=budgets,
+        seeds=args.seeds,
+        trainer=args.trainer,
+        progress=not args.quiet,
+    )
+    curve = budget_curve(cells)
+    per_dollar = budget_curve(cells, y="per_dollar")
+    table = curve.merge(
+        per_dollar[["mechanism", "budget", "per_dollar", "per_dollar_lo", "per_dollar_hi"]],
+        on=["mechanism", "budget"],
+    )
+    quality = (
+        "held-out preference accuracy of the proxy reward model"
+        if args.trainer == "proxy"
+        else f"held-out implicit-reward accuracy after {args.trainer}"
+    )
+    print(
+        f"\nDollar-efficiency ({args.trainer}): quality = {quality}; "
+        f"{args.seeds} seeds per cell, mean [95% CI]\n"
+    )
+    show = pd.DataFrame(
+        {
+            "mechanism": table.mechanism,
+            "budget": table.budget.map(lambda b: f"${b:,.0f}"),
+            "spent": table.spend.map(lambda x: f"${x:,.2f}"),
+            "quality": [
+                f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+                for m, lo, hi in zip(
+                    table.quality_after, table.quality_after_lo, table.quality_after_hi, strict=True
+                )
+            ],
+            "gain per $": [
+                f"{m:.5f} [{lo:.5f}, {hi:.5f}]"
+                for m, lo, hi in zip(
+                    table.per_dollar, table.per_dollar_lo, table.per_dollar_hi, strict=True
+                )
+            ],
+        }
+    )
+    print(show.to_string(index=False))
+    args.out.mkdir(parents=True, exist_ok=True)
+    _atomic(args.out / "cells.parquet", lambda p: cells.to_parquet(p, index=False))
+    _atomic(args.out / "cells.csv", lambda p: cells.to_csv(p, index=False))
+    _atomic(args.out / "curve.csv", lambda p: table.to_csv(p, index=False))
+    ylabel = ("held-out accuracy (proxy reward model)" if args.trainer == "proxy"
+              else f"held-out accuracy (implicit reward, {args.trainer})")
+    figs = plot_quality_vs_dollars(curve, args.out / "quality_vs_dollars", ylabel=ylabel)
+    print(
+        f"\nwrote {args.out}/cells.parquet, cells.csv, curve.csv, "
         + ", ".join(p.name for p in figs)
     )
     return 0
@@ -249,7 +352,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 30)
-    commands = {"simulate": _cmd_simulate, "compare": _cmd_compare, "mechanisms": _cmd_mechanisms}
+    commands = {
+        "simulate": _cmd_simulate,
+        "compare": _cmd_compare,
+        "efficiency": _cmd_efficiency,
+        "mechanisms": _cmd_mechanisms,
+    }
     try:
         return commands[args.command](args)
     except ValueError as err:  # config errors: say what is wrong, no traceback

@@ -84,6 +84,7 @@ __all__ = [
 ]
 
 AGGREGATIONS = ("majority", "dawid-skene")
+TASK_SOURCES = ("taskworld", "synthetic")
 """Label aggregation rules the buyer can use."""
 
 QUALITY_ESTIMATES = ("gold", "dawid-skene", "oracle")
@@ -146,9 +147,17 @@ class MarketConfig:
         tasks_per_round: tasks auctioned per round (>= 1).
         rounds: number of rounds (>= 1), or None to run until the budget
             (always finite) or the task pool runs out.
-        n_tasks: size of the task pool (>= 1), or None for an unlimited
-            synthetic stream.
-        difficulty: synthetic task difficulty levels, each in [0, 0.5],
+        task_source: where tasks come from: ``"taskworld"`` (default: the
+            RLHF task world's preference pairs that ship with the package,
+            training split, with prompt and response texts and difficulty
+            from the gold-reward gap; the market stops when they run out) or
+            ``"synthetic"`` (random true labels, ``difficulty`` levels, an
+            unlimited stream).
+        n_tasks: size of the task pool (>= 1; for the task world at most
+            the number of shipped pairs are used), or None for all of them
+            (task world) or an unlimited stream (synthetic).
+        difficulty: synthetic task difficulty levels (``task_source:
+            synthetic`` only), each in [0, 0.5],
             drawn uniformly per task. A task of difficulty d turns an
             annotator of accuracy q into one of accuracy
             0.5 + (q - 0.5) * (1 - 2 d): d = 0 leaves it, d = 0.5 makes
@@ -161,6 +170,10 @@ class MarketConfig:
             quality-aware mechanisms: ``"gold"`` (accuracy on gold
             questions), ``"dawid-skene"`` (from the aggregation) or
             ``"oracle"`` (the true quality; for experiments only).
+        bid_cost: dollars an annotator spends per task it bids on (reading
+            the comparison to decide), paid whether or not it wins (>= 0,
+            default $0.01: about 2-3 s of reading at US$15-20 an hour). It
+            is what makes losing bidders lose money, and so leave.
         exit_after: an annotator whose running profit has been negative for
             this many consecutive rounds leaves (>= 0; 0 disables exit).
         entry_rate: expected number of new annotators entering per round
@@ -187,11 +200,13 @@ class MarketConfig:
     budget: float = 1000.0
     tasks_per_round: int = 200
     rounds: int | None = 50
+    task_source: str = "taskworld"
     n_tasks: int | None = None
     difficulty: tuple[float, ...] = (0.0, 0.1, 0.25)
     gold_rate: float = 0.05
     aggregation: str = "majority"
     quality_estimate: str = "gold"
+    bid_cost: float = 0.01
     exit_after: int = 5
     entry_rate: float = 0.0
     incentive_sample: int = 20
@@ -264,6 +279,7 @@ class MarketConfig:
         put("n_tasks", _int("n_tasks", self.n_tasks, lo=1, optional=True))
 
         # the tasks and the labels
+        put("task_source", _choice("task_source", self.task_source, TASK_SOURCES))
         put("difficulty", _difficulty(self.difficulty))
         put("gold_rate", _float("gold_rate", self.gold_rate, lo=0.0, hi=1.0, hi_open=True))
         put("aggregation", _choice("aggregation", self.aggregation, AGGREGATIONS))
@@ -273,6 +289,7 @@ class MarketConfig:
         )
 
         # dynamics and bookkeeping
+        put("bid_cost", _float("bid_cost", self.bid_cost, lo=0.0))
         put("exit_after", _int("exit_after", self.exit_after, lo=0))
         put("entry_rate", _float("entry_rate", self.entry_rate, lo=0.0))
         put("incentive_sample", _int("incentive_sample", self.incentive_sample, lo=0))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,21 @@ class DemoConfig:
     fixed_price: float = 0.30
     buyer_value: float = 0.60
     seed: int = 0
+
+    HELP: ClassVar[dict[str, str]] = {
+        "tasks": "tasks in the batch",
+        "annotators": "annotators (each bids on a task with probability --participation)",
+        "k": "labels bought per task",
+        "cost_low": "lowest per-label cost, $ (costs are uniform on [low, high])",
+        "cost_high": "highest per-label cost, $",
+        "quality_a": "label accuracy is Beta(a, b): a",
+        "quality_b": "label accuracy is Beta(a, b): b",
+        "participation": "probability that an annotator bids on a given task, in (0, 1]",
+        "reserve": "reserve price, $ per label",
+        "fixed_price": "the fixed-price mechanism's posted price, $",
+        "buyer_value": "the buyer's value per label, $ (Myerson's optimal reserve uses it)",
+        "seed": "random seed",
+    }
 
     def __post_init__(self) -> None:
         if self.tasks < 1 or self.annotators < 1 or self.k < 1:

@@ -31,7 +31,7 @@ from agents.strategies import MarketInfo
 from .aggregation import aggregate
 from .config import MarketConfig
 from .metrics import cheapest_feasible_cost, gini, incentive_gap
-from .tasks import SyntheticTaskSource, TaskBatch, TaskSource
+from .tasks import PairTaskSource, SyntheticTaskSource, TaskBatch, TaskSource
 
 _EPS = np.finfo(float).eps
 
@@ -47,6 +47,21 @@ def split_budget(remaining: float, n_tasks: int) -> float:
     """Each task's share of the remaining budget, shaved by a few ulps so that
     ``n_tasks`` shares never add up to more than ``remaining``."""
     return remaining / n_tasks * (1.0 - 2.0 * (n_tasks + 1) * _EPS)
+
+
+def default_task_source(cfg: MarketConfig, rng: np.random.Generator) -> TaskSource:
+    """The config's task source: the RLHF task world's shipped training pairs
+    (at most ``n_tasks`` of them) or a synthetic stream."""
+    if cfg.task_source == "synthetic":
+        return SyntheticTaskSource(
+            rng, n_tasks=cfg.n_tasks, difficulty=cfg.difficulty, gold_rate=cfg.gold_rate
+        )
+    from rlhf.taskworld import shipped_pairs
+
+    pairs = shipped_pairs("train")
+    if cfg.n_tasks is not None:
+        pairs = pairs.iloc[: cfg.n_tasks]
+    return PairTaskSource(pairs, rng, gold_rate=cfg.gold_rate)
 
 
 class MarketModel(mesa.Model):
@@ -68,12 +83,7 @@ class MarketModel(mesa.Model):
         self.budget_left = float(cfg.budget)
         self.spent = 0.0
         self.round = 0
-        self.tasks = tasks or SyntheticTaskSource(
-            np.random.default_rng(task_ss),
-            n_tasks=cfg.n_tasks,
-            difficulty=cfg.difficulty,
-            gold_rate=cfg.gold_rate,
-        )
+        self.tasks = tasks or default_task_source(cfg, np.random.default_rng(task_ss))
         self._slot_rng = np.random.default_rng(slot_ss)
         self._mech_rng = np.random.default_rng(mech_ss)
         self._label_rng = np.random.default_rng(label_ss)
@@ -137,18 +147,21 @@ class MarketModel(mesa.Model):
 
     # ----------------------------------------------------------------- round
     def _assign_slots(self, capacity: np.ndarray, T: int) -> np.ndarray:
-        """(T, bidders_per_task) positions into the active list (-1 = empty):
-        each annotator takes at most ``capacity`` random tasks, at most once each."""
+        """(T, bidders_per_task) positions into the active list (-1 = empty).
+
+        Annotators, in a random order each round, hand out up to
+        ``min(capacity, T)`` bids each; the bids fill the grid column by
+        column, so one annotator's bids land on distinct tasks and every task
+        gets ``bidders_per_task`` bidders while bids last; rows are then
+        shuffled so which tasks get fewer bidders is random.
+        """
         S = self.config.bidders_per_task
-        tokens = np.repeat(np.arange(capacity.size), capacity)
-        tokens = tokens[self._slot_rng.permutation(tokens.size)][: T * S]
-        grid = np.full(T * S, -1, dtype=np.int64)
-        grid[: tokens.size] = tokens
-        grid = grid[self._slot_rng.permutation(grid.size)].reshape(T, S)
-        grid.sort(axis=1)
-        dup = (grid[:, 1:] == grid[:, :-1]) & (grid[:, 1:] >= 0)
-        grid[:, 1:][dup] = -1  # the same annotator twice on one task bids once
-        return grid
+        order = self._slot_rng.permutation(capacity.size)
+        tokens = np.repeat(order, np.minimum(capacity[order], T))[: T * S]
+        flat = np.full(T * S, -1, dtype=np.int64)
+        flat[: tokens.size] = tokens
+        grid = flat.reshape(S, T).T  # bid j -> task j % T, slot j // T
+        return grid[self._slot_rng.permutation(T)]
 
     def _quality_input(self, active: list, idx: np.ndarray) -> np.ndarray | None:
         if not self.mechanism.properties.quality_aware:
@@ -248,7 +261,7 @@ class MarketModel(mesa.Model):
         wins = np.bincount(who, minlength=m)
         revenue = np.bincount(who, weights=paid, minlength=m)
         for a, b, w, r in zip(active, bids, wins, revenue, strict=True):
-            a.observe(self.info, b, w, r)
+            a.observe(self.info, b, w, r, bid_cost=cfg.bid_cost)
         exited = 0
         if cfg.exit_after > 0:
             for a in active:
@@ -285,6 +298,9 @@ class MarketModel(mesa.Model):
                 "confidence": agg.confidence,
                 "true_label": batch.truth,
                 "total_paid": pay.sum(axis=1),
+                # the labelers' quality claims behind each side (QA-DPO's bids)
+                "claim_a": np.bincount(t_w, weights=claim_a[who] * (labels == 0), minlength=T),
+                "claim_b": np.bincount(t_w, weights=claim_a[who] * (labels == 1), minlength=T),
                 "gold": batch.gold,
             }
         )
@@ -292,7 +308,7 @@ class MarketModel(mesa.Model):
             self._texts.append(batch.text.reset_index(drop=True))
 
         # metrics
-        profit_round = revenue - wins * cost_a
+        profit_round = revenue - wins * cost_a - bids * cfg.bid_cost
         social_cost = float(cost_a[who].sum())
         cheapest = cheapest_feasible_cost(np.where(present, cost_a[safe], np.nan), won.sum(axis=1))
         n_correct = int(agg_correct.sum())
@@ -389,7 +405,8 @@ LABEL_DTYPES = {
 }  # fmt: skip
 DATASET_DTYPES = {
     "task": "int64", "round": "int32", "n_labels": "int64", "label": "int8",
-    "confidence": "float64", "true_label": "int8", "total_paid": "float64", "gold": "bool",
+    "confidence": "float64", "true_label": "int8", "total_paid": "float64",
+    "claim_a": "float64", "claim_b": "float64", "gold": "bool",
 }  # fmt: skip
 
 

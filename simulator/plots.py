@@ -61,3 +61,29 @@ def plot_vs_budget(runs: pd.DataFrame, path: Path) -> list[Path]:
     paths = save(fig, path)
     plt.close(fig)
     return paths
+
+
+def plot_quality_vs_dollars(curve: pd.DataFrame, path: Path, *, ylabel: str) -> list[Path]:
+    """Model quality against dollars spent, one line per mechanism with its 95%
+    band over seeds (``curve`` from :func:`rlhf.efficiency.budget_curve`)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    for j, (name, grp) in enumerate(curve.groupby("mechanism", sort=True)):
+        grp = grp.sort_values("spend")
+        colour, marker = OKABE_ITO[j % len(OKABE_ITO)], MARKERS[j % len(MARKERS)]
+        ax.plot(grp.spend, grp.quality_after, marker=marker, color=colour, label=name)
+        ax.fill_between(
+            grp.spend,
+            grp.quality_after_lo,
+            grp.quality_after_hi,
+            color=colour,
+            alpha=0.15,
+            linewidth=0,
+        )
+    ax.set_xlabel("dollars spent on labels ($)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    paths = save(fig, path)
+    plt.close(fig)
+    return paths

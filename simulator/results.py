@@ -110,8 +110,6 @@ def summarize(
     labeled = dataset[dataset.n_labels > 0]
     n_correct = int((labeled.label == labeled.true_label).sum())
     spend = float(labels.payment.sum())
-    costs = {a.unique_id: a.cost for a in model.annotators}
-    winner_cost = float(labels.annotator.map(costs).sum()) if len(labels) else 0.0
     social = metrics.social_cost.sum() if len(metrics) else 0.0
     cheapest = float((metrics.efficiency * metrics.social_cost).sum()) if len(metrics) else 0.0
     return {
@@ -130,7 +128,7 @@ def summarize(
         "correct_aggregated": n_correct,
         "dollars_per_correct": spend / n_correct if n_correct else math.nan,
         "mean_price": spend / len(labels) if len(labels) else math.nan,
-        "annotator_profit": spend - winner_cost,
+        "annotator_profit": float(metrics.profit_total.sum()) if len(metrics) else 0.0,
         "efficiency": float(cheapest / social) if social > 0 else math.nan,
         "incentive_gap": float(metrics.incentive_gap.max()) if len(metrics) else math.nan,
         "mean_markup_final": float(metrics.mean_markup.iloc[-1]) if len(metrics) else math.nan,

@@ -70,7 +70,10 @@ class SyntheticTaskSource:
             raise ValueError("difficulty levels must be in [0, 0.5]")
         if not 0 <= gold_rate < 1:
             raise ValueError("gold_rate must be in [0, 1)")
-        self.rng = rng
+        # one child stream per attribute, read with random() (float64 draws do
+        # not depend on how they are chunked): task i gets the same truth,
+        # difficulty and gold flag whatever batch sizes the buyer posts
+        self._truth_rng, self._level_rng, self._gold_rng = rng.spawn(3)
         self.n_tasks = n_tasks
         self.levels = levels
         self.gold_rate = float(gold_rate)
@@ -83,9 +86,73 @@ class SyntheticTaskSource:
             return None
         ids = np.arange(self.posted, self.posted + n, dtype=np.int64)
         self.posted += n
+        level = np.minimum(
+            (self._level_rng.random(n) * self.levels.size).astype(np.int64), self.levels.size - 1
+        )
         return TaskBatch(
             ids=ids,
-            truth=self.rng.integers(0, 2, n).astype(np.int8),
-            difficulty=self.levels[self.rng.integers(0, self.levels.size, n)],
-            gold=self.rng.random(n) < self.gold_rate,
+            truth=(self._truth_rng.random(n) < 0.5).astype(np.int8),
+            difficulty=self.levels[level],
+            gold=self._gold_rng.random(n) < self.gold_rate,
+        )
+
+
+class PairTaskSource:
+    """Tasks from a table of preference pairs (the RLHF task world).
+
+    Args:
+        pairs: DataFrame with columns prompt, response_a, response_b, label
+            (the true label, 1 = B better) and optionally difficulty in
+            [0, 0.5] (default 0); e.g. ``rlhf.taskworld.make_pairs(...)``.
+        rng: the task stream's generator (order of posting, gold flags).
+        gold_rate: share of tasks that are gold questions.
+        shuffle: post the pairs in a random order (else in table order).
+
+    Each pair is posted once; task ids are the row positions in ``pairs``.
+    The posting order is fixed up front and gold flags come from their own
+    stream read with random(), so task i is the same whatever batch sizes the
+    buyer posts (common random numbers across mechanisms).
+    """
+
+    def __init__(
+        self,
+        pairs: pd.DataFrame,
+        rng: np.random.Generator,
+        *,
+        gold_rate: float = 0.0,
+        shuffle: bool = True,
+    ) -> None:
+        missing = {"prompt", "response_a", "response_b", "label"} - set(pairs.columns)
+        if missing:
+            raise ValueError(f"pairs lacks columns {sorted(missing)}")
+        if not 0 <= gold_rate < 1:
+            raise ValueError("gold_rate must be in [0, 1)")
+        labels = pairs["label"].to_numpy()
+        if not np.isin(labels, (0, 1)).all():
+            raise ValueError("pairs.label must be 0 or 1")
+        self.pairs = pairs.reset_index(drop=True)
+        order_rng, self._gold_rng = rng.spawn(2)
+        self.gold_rate = float(gold_rate)
+        self.order = (
+            order_rng.permutation(len(self.pairs)) if shuffle else np.arange(len(self.pairs))
+        )
+        self.posted = 0
+
+    def next_batch(self, n: int) -> TaskBatch | None:
+        take = self.order[self.posted : self.posted + n]
+        if take.size == 0:
+            return None
+        self.posted += take.size
+        rows = self.pairs.iloc[take]
+        difficulty = (
+            rows["difficulty"].to_numpy(dtype=float)
+            if "difficulty" in rows
+            else np.zeros(take.size)
+        )
+        return TaskBatch(
+            ids=take.astype(np.int64),
+            truth=rows["label"].to_numpy().astype(np.int8),
+            difficulty=np.clip(difficulty, 0.0, 0.5),
+            gold=self._gold_rng.random(take.size) < self.gold_rate,
+            text=rows[["prompt", "response_a", "response_b"]].reset_index(drop=True),
         )

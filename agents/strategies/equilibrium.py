@@ -18,6 +18,10 @@
 - Any other format (not truthful, not pay-as-bid: e.g. ``vickrey-feedback``
   with the paper's payment) has no known closed-form equilibrium; the strategy
   then asks its cost.
+- Quality claims: under ``vickrey-feedback`` winners are the highest claims
+  and no payment rule depends on one's own claim, so claiming the maximum
+  (1.0) is weakly dominant; the strategy does so. Elsewhere claims are not
+  used and it reports its quality.
 
 The ask is never below the cost and, when the cost is below the reserve,
 never above the reserve (a seller whose cost exceeds the reserve asks its cost
@@ -119,6 +123,11 @@ class Equilibrium(Strategy):
     def __init__(self) -> None:
         self._cache_key: tuple[float, MarketInfo] | None = None
         self._cache_ask: float = math.nan
+
+    def claim(self, quality: float, info: MarketInfo, rng: np.random.Generator) -> float:
+        """The maximum (1.0) under ``vickrey-feedback``, where a higher claim
+        only ever helps; its true quality elsewhere."""
+        return 1.0 if info.mechanism == "vickrey-feedback" else float(quality)
 
     def ask(self, cost: float, info: MarketInfo, rng: np.random.Generator) -> float:
         cost = float(cost)

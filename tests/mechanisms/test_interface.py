@@ -167,7 +167,7 @@ def test_price_needs_reserve_or_budget(name):
 
 def test_vickrey_feedback_truthful_needs_finite_cap():
     m = mechanisms.get("vickrey-feedback", payment="truthful")
-    with pytest.raises(ValueError, match="reserve or budget"):
+    with pytest.raises(ValueError, match="pays every winner the per-label cap"):
         m.run([0.1, 0.2, 0.3], 2, quality=[0.9, 0.8, 0.7])
 
 
