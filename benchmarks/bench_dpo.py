@@ -8,7 +8,9 @@ rate, beta, gradient clipping (1.0) and optimizer (fused AdamW, no weight
 decay). TRL's gradient checkpointing (on by its default) is turned off, so
 both do the same arithmetic per step (``--trl-gradient-checkpointing`` to keep
 TRL's default); TRL's reference log-probs are computed per batch as by its
-default (``--trl-precompute`` adds a row with ``precompute_ref_log_probs``).
+default (``--trl-precompute`` adds a row with ``precompute_ref_log_probs``;
+``--ablation`` adds ours with ``shared_prompt=False``, chosen and rejected as
+two separate sequences like TRL, to show what the packed rows buy).
 
 Timed: ours = ``train_dpo`` end to end (tokenization, the one-off reference
 pass, every training step; the final accuracy pass is switched off). TRL =
@@ -19,12 +21,22 @@ tokens/s = the non-pad tokens of every chosen and rejected sequence x epochs /
 seconds (each trainer's own tokenization, after truncation).
 
 Peak memory: on CPU the peak RSS (``VmHWM``) of each run, reset before it
-through ``/proc/self/clear_refs`` where the kernel allows (otherwise the
-second run's peak includes the first's: the table says so); on CUDA
-``torch.cuda.max_memory_allocated``, reset before each run. On CUDA the model
-FLOP utilization is printed: 6 x parameters x tokens/s over ``--peak-tflops``
-(the GPU's dense bf16/fp32 peak; the reference pass is not counted as useful
-FLOPs, so this is the standard training MFU).
+through ``/proc/self/clear_refs`` after a ``gc.collect()`` and glibc
+``malloc_trim(0)`` that hand the previous run's freed heap back to the OS;
+"before" is the RSS at the start of the run (the model and libraries), and
+"peak - before" what the run itself added. Caveat: in one process the second
+run can still reuse pages the first left mapped (then its peak is lower than
+alone), and where ``clear_refs`` is refused its peak includes the first's (the
+output says so). On CUDA ``torch.cuda.max_memory_allocated``, reset before each
+run. On CUDA the model FLOP utilization is printed: 6 x parameters x tokens/s
+over ``--peak-tflops`` (the GPU's dense peak for the precision; a guess from
+the GPU's name otherwise). tokens/s counts each pair's prompt twice (once per
+completion) for both trainers, so for ours, which runs the prompt once, it is
+an effective MFU; the reference pass is not counted as useful FLOPs.
+
+On the shared 2-core machine, when other jobs are running, two OpenMP threads
+can make every small op wait for a descheduled thread (a SmolLM2 forward took
+7.7 s on 2 threads vs 0.47 s on 1): ``--threads 1`` gives steadier numbers.
 
 Usage (TRL and datasets are the ``bench`` extra:
 ``.venv/bin/pip install -c constraints.txt trl datasets``)::
@@ -184,7 +196,7 @@ def warm_up(model, device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run_ours(model, tok, pairs, args) -> dict:
+def run_ours(model, tok, pairs, args, *, shared_prompt: bool = True) -> dict:
     reset = _reset_peak(args.device)
     base = _current_mb(args.device)
     res = train_dpo(
@@ -200,11 +212,12 @@ def run_ours(model, tok, pairs, args) -> dict:
         progress=False,
         chat_template=False,  # prompts arrive rendered
         evaluate=False,
+        shared_prompt=shared_prompt,
     )
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     return {
-        "trainer": "ours (train_dpo)",
+        "trainer": "ours (train_dpo)" + ("" if shared_prompt else ", separate sequences"),
         "seconds": res.seconds,
         "train_seconds": res.seconds - res.ref_seconds,
         "tokens": res.tokens,
@@ -306,6 +319,11 @@ def main() -> None:
     ap.add_argument("--skip-trl", action="store_true")
     ap.add_argument("--trl-precompute", action="store_true", help="add TRL with precompute")
     ap.add_argument("--trl-gradient-checkpointing", action="store_true")
+    ap.add_argument(
+        "--ablation",
+        action="store_true",
+        help="add ours with shared_prompt=False (chosen and rejected as separate sequences)",
+    )
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
 
@@ -325,6 +343,12 @@ def main() -> None:
     rows = [run_ours(model, tok, pairs, args)]
     del model
     gc.collect()
+    if args.ablation:
+        model, tok = load_model(args.device, args.bf16)
+        warm_up(model, args.device)
+        rows.append(run_ours(model, tok, pairs, args, shared_prompt=False))
+        del model
+        gc.collect()
     if not args.skip_trl:
         runs = [False, True] if args.trl_precompute else [False]
         for precompute in runs:
@@ -350,6 +374,9 @@ def main() -> None:
             peak = next((v[0 if args.bf16 else 1] for k, v in PEAKS.items() if k in gpu), None)
         if peak:
             table["MFU"] = 6 * n_params * table["tokens/s"] / (peak * 1e12)
+            print(f"MFU = 6 x {n_params:,} params x tokens/s / {peak:g} TFLOP/s peak")
+        else:
+            print("no MFU: unknown GPU, pass --peak-tflops")
 
     dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor()
     mem = "max allocated (MiB)" if args.device.startswith("cuda") else "peak RSS (MiB)"
@@ -375,7 +402,7 @@ def main() -> None:
         print(_markdown(show))
     else:
         with pd.option_context("display.width", 200, "display.max_columns", 20):
-            print(show.to_string(index=False, float_format=_fmt))
+            print(show.to_string(index=False, float_format=_fmt, na_rep=""))
 
 
 def _fmt(x) -> str:

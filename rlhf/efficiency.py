@@ -47,6 +47,7 @@ def training_pairs(dataset: pd.DataFrame) -> pd.DataFrame:
     claim_b = d["claim_b"].to_numpy(float) if "claim_b" in d else np.zeros(len(d))
     out = pd.DataFrame(
         {
+            "task": d["task"].to_numpy() if "task" in d else np.arange(len(d)),
             "prompt": d.prompt.to_numpy(),
             "chosen": np.where(b, d.response_b, d.response_a),
             "rejected": np.where(b, d.response_a, d.response_b),
