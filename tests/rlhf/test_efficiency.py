@@ -89,3 +89,61 @@ def test_market_on_the_task_world_records_texts_and_claims():
     pairs = shipped_pairs("train")
     np.testing.assert_array_equal(d.true_label, pairs.label.to_numpy()[d.task])
     assert (d.prompt.to_numpy() == pairs.prompt.to_numpy()[d.task]).all()
+
+
+def test_efficiency_runs_per_mechanism_budget_and_seed():
+    from simulator import MarketConfig
+    from simulator.efficiency import efficiency_runs
+
+    held = shipped_pairs("heldout").iloc[:60]
+    cells = efficiency_runs(
+        MarketConfig(n_annotators=40),
+        mechanism_names=["vickrey", "vickrey-feedback"],
+        budgets=[10.0, 20.0],
+        seeds=2,
+        heldout=held,
+    )
+    assert len(cells) == 2 * 2 * 2
+    assert (cells.spend <= cells.budget).all()
+    assert set(cells.columns) >= {
+        "mechanism",
+        "budget",
+        "seed",
+        "quality_after",
+        "per_dollar",
+        "label_accuracy",
+        "n_pairs",
+    }
+    assert (cells.n_pairs > 0).all() and cells.quality_after.between(0, 1).all()
+    # common random numbers: both mechanisms face the same tasks at a seed
+    curve = budget_curve(cells)
+    assert len(curve) == 4 and (curve.runs == 2).all()
+
+
+def test_evaluate_reports_reward_accuracy_and_kl():
+    from rlhf.evaluate import evaluate
+    from rlhf.models import load_policy
+
+    model, tok = load_policy("tiny")
+    ref, _ = load_policy("tiny")
+    out = evaluate(
+        model,
+        tok,
+        ref_model=ref,
+        prompts=shipped_pairs("heldout").prompt[:3].tolist(),
+        pairs=shipped_pairs("heldout").iloc[:4],
+        n=1,
+        max_new_tokens=4,
+    )
+    assert out["kl"] == pytest.approx(0.0, abs=1e-5)  # the policy is its reference
+    assert out["preference_accuracy"] == 0.0  # no implicit reward yet: strict ties
+    assert -1.5 <= out["gold_reward"] <= 1.0 and out["n_replies"] == 3
+
+
+def test_claims_helpers():
+    from simulator.claims import distinct_2, paired_verdict
+
+    assert distinct_2(["a b c", "a b d"]) == pytest.approx(3 / 4)
+    assert paired_verdict(np.array([0.1, 0.2, 0.15]))["verdict"] == "holds"
+    assert paired_verdict(np.array([-0.1, -0.2, -0.15]))["verdict"] == "does not hold"
+    assert paired_verdict(np.array([-0.1, 0.2, 0.0]))["verdict"] == "inconclusive"

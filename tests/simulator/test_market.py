@@ -342,3 +342,27 @@ def test_quality_aware_rules_see_estimates_not_truth():
     q = model._quality_input(active, idx)
     prior = 7.0 / 10.0  # no gold questions: the buyer only knows the population's mean
     np.testing.assert_allclose(q, prior)
+
+
+def test_pair_task_source_posts_each_pair_once():
+    from simulator.tasks import PairTaskSource
+
+    pairs = pd.DataFrame(
+        {
+            "prompt": list("pqrst"),
+            "response_a": list("abcde"),
+            "response_b": list("vwxyz"),
+            "label": [0, 1, 1, 0, 1],
+            "difficulty": [0.0, 0.1, 0.2, 0.6, 0.3],
+        }
+    )
+    src = PairTaskSource(pairs, np.random.default_rng(0), gold_rate=0.5)
+    a, b = src.next_batch(3), src.next_batch(3)
+    assert src.next_batch(3) is None
+    ids = np.concatenate([a.ids, b.ids])
+    assert sorted(ids.tolist()) == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(a.truth, pairs.label.to_numpy()[a.ids])
+    assert a.text.prompt.tolist() == pairs.prompt.to_numpy()[a.ids].tolist()
+    assert np.concatenate([a.difficulty, b.difficulty]).max() <= 0.5  # clipped
+    with pytest.raises(ValueError, match="lacks columns"):
+        PairTaskSource(pairs.drop(columns="label"), np.random.default_rng(0))
