@@ -8,7 +8,7 @@ Imports torch and transformers (lazily, where it can), never ``simulator``,
   (offline), cached as safetensors; a tiny random model for tests.
 - :mod:`rlhf.reward`, :mod:`rlhf.prompts`, :mod:`rlhf.taskworld`: prompts,
   the gold reward (VADER sentiment + fluency), candidate replies and pairs.
-- :mod:`rlhf.dpo`: DPO and QA-DPO training; :mod:`rlhf.evaluate`: scoring.
+- :mod:`rlhf.dpo`: DPO and QA-DPO training; :mod:`rlhf.evaluation`: scoring.
 - :mod:`rlhf.proxy`: the fast Bradley-Terry proxy on MiniLM embeddings.
 - :mod:`rlhf.efficiency`: quality gained per dollar.
 """
@@ -32,7 +32,7 @@ _EXPORTS = {
     "train_dpo": "dpo",
     "dpo_loss": "dpo",
     "qa_dpo_weights": "dpo",
-    "evaluate": "evaluate",
+    "evaluate": "evaluation",
     "proxy_score": "proxy",
     "dollar_efficiency": "efficiency",
     "training_pairs": "efficiency",

@@ -12,7 +12,7 @@ trainer turns them into a quality score on held-out gold data:
   pairs; before = 0.5 (nothing learned). Seconds per cell: for sweeps.
 - ``"dpo"`` / ``"qa-dpo"``: SmolLM2 fine-tuned with DPO or QA-DPO
   (:mod:`rlhf.dpo`); quality = preference accuracy of the implicit reward on
-  held-out gold pairs (:func:`rlhf.evaluate.evaluate` also reports the gold
+  held-out gold pairs (:func:`rlhf.evaluation.evaluate` also reports the gold
   reward of sampled replies and the KL); before = the untuned model's.
 
 QA-DPO's per-pair weight is the paper's ``w = 0.5 + sigmoid(b_chosen -
@@ -102,7 +102,7 @@ def quality(
         return {"before": 0.5, "after": score["accuracy"], "n_pairs": len(pairs)}
 
     from .dpo import implicit_reward_accuracy, qa_dpo_weights, train_dpo
-    from .evaluate import heldout_pairs_as_preferences
+    from .evaluation import heldout_pairs_as_preferences
     from .models import load_policy
 
     model, tok = load_policy(model_name)

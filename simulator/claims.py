@@ -84,7 +84,7 @@ def claim2(
     held-out implicit-reward accuracy, gold reward and distinct-2 of replies."""
     from rlhf.dpo import implicit_reward_accuracy, qa_dpo_weights, train_dpo
     from rlhf.efficiency import training_pairs
-    from rlhf.evaluate import heldout_pairs_as_preferences
+    from rlhf.evaluation import heldout_pairs_as_preferences
     from rlhf.models import load_policy
     from rlhf.prompts import load_prompts
     from rlhf.taskworld import generate_candidates, shipped_pairs

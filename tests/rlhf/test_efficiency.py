@@ -121,7 +121,7 @@ def test_efficiency_runs_per_mechanism_budget_and_seed():
 
 
 def test_evaluate_reports_reward_accuracy_and_kl():
-    from rlhf.evaluate import evaluate
+    from rlhf.evaluation import evaluate
     from rlhf.models import load_policy
 
     model, tok = load_policy("tiny")
