@@ -489,6 +489,13 @@ def _pair_logps(model, tokenizer, pairs, *, batch_size, max_length, chat_templat
     return _sorted_pair_logps(model, triples, _pad_id(tokenizer), batch_size, shared_prompt)
 
 
+def _tie_half_accuracy(reward_chosen, reward_rejected) -> float:
+    """Share of pairs ranked right; an exact tie counts one half (chance), so a
+    policy equal to its reference scores 0.5, like the proxy's accuracy."""
+    rc, rr = np.asarray(reward_chosen), np.asarray(reward_rejected)
+    return float(np.mean(np.where(rc == rr, 0.5, (rc > rr).astype(float))))
+
+
 def implicit_reward_accuracy(
     model,
     ref_model_or_ref_logps,
@@ -504,7 +511,8 @@ def implicit_reward_accuracy(
     """Share of pairs whose implicit reward ranks chosen above rejected.
 
     A pair counts when ``beta * (log pi(c) - log ref(c)) > beta * (log pi(r) -
-    log ref(r))`` (strictly: a policy equal to its reference scores 0).
+    log ref(r))``; an exact tie counts one half, so a policy equal to its
+    reference scores 0.5 (chance).
     ``ref_model_or_ref_logps`` is the reference model, or its cached log-probs
     as an array of shape (n, 2) (columns chosen, rejected) such as
     ``TrainResult.ref_logps``, or a pair of length-n arrays. The other
@@ -534,7 +542,7 @@ def implicit_reward_accuracy(
             rc, rr = ref[:, 0], ref[:, 1]
         if rc.shape != (len(pairs),) or rr.shape != (len(pairs),):
             raise ValueError("ref log-probs must have one value per pair")
-    return float(np.mean(beta * (pc - rc) > beta * (pr - rr)))
+    return _tie_half_accuracy(beta * (pc - rc), beta * (pr - rr))
 
 
 # --------------------------------------------------------------------------
@@ -699,7 +707,7 @@ def train_dpo(
     t1 = time.perf_counter()
     if evaluate:
         pc_all, pr_all = _sorted_pair_logps(model, triples, pad_id, 2 * batch_size, shared_prompt)
-        accuracy = float(np.mean(beta * (pc_all - ref_c) > beta * (pr_all - ref_r)))
+        accuracy = _tie_half_accuracy(beta * (pc_all - ref_c), beta * (pr_all - ref_r))
     else:
         accuracy = float("nan")
     tokens = tokens_per_epoch * epochs

@@ -4,7 +4,7 @@
 
 A market dataset (one row per task: prompt, response_a, response_b, the
 aggregated ``label``, ``n_labels`` and, for QA-DPO, the labelers' quality
-claims behind each side ``claim_a``/``claim_b``) becomes training pairs; a
+credit behind each side ``bid_a``/``bid_b``) becomes training pairs; a
 trainer turns them into a quality score on held-out gold data:
 
 - ``"proxy"``: the Bradley-Terry reward model on frozen MiniLM embeddings
@@ -16,8 +16,10 @@ trainer turns them into a quality score on held-out gold data:
   reward of sampled replies and the KL); before = the untuned model's.
 
 QA-DPO's per-pair weight is the paper's ``w = 0.5 + sigmoid(b_chosen -
-b_rejected)``; in this label market the "bid" behind a side of a pair is the
-sum of the quality claims of the labelers who voted for it, so a pair the
+b_rejected)``; in this label market the "bid" behind a side of a pair is
+what the buyer credits the labelers who voted for it with, summed: their
+quality claims where the mechanism collects claims (``vickrey-feedback``),
+else the buyer's own accuracy estimates (never the private truth). A pair the
 market agrees on confidently weighs more than a split vote.
 """
 
@@ -43,16 +45,16 @@ def training_pairs(dataset: pd.DataFrame) -> pd.DataFrame:
         )
     d = dataset[(dataset.n_labels > 0) & dataset.label.isin([0, 1])]
     b = d.label.to_numpy() == 1
-    claim_a = d["claim_a"].to_numpy(float) if "claim_a" in d else np.zeros(len(d))
-    claim_b = d["claim_b"].to_numpy(float) if "claim_b" in d else np.zeros(len(d))
+    bid_a = d["bid_a"].to_numpy(float) if "bid_a" in d else np.zeros(len(d))
+    bid_b = d["bid_b"].to_numpy(float) if "bid_b" in d else np.zeros(len(d))
     out = pd.DataFrame(
         {
             "task": d["task"].to_numpy() if "task" in d else np.arange(len(d)),
             "prompt": d.prompt.to_numpy(),
             "chosen": np.where(b, d.response_b, d.response_a),
             "rejected": np.where(b, d.response_a, d.response_b),
-            "b_chosen": np.where(b, claim_b, claim_a),
-            "b_rejected": np.where(b, claim_a, claim_b),
+            "b_chosen": np.where(b, bid_b, bid_a),
+            "b_rejected": np.where(b, bid_a, bid_b),
         }
     )
     if "true_label" in d:
@@ -109,7 +111,7 @@ def quality(
     gold = heldout_pairs_as_preferences(heldout)
     if len(pairs) == 0:
         return {"before": 0.5, "after": 0.5, "n_pairs": 0}
-    # before: the untuned policy equals its reference, so every implicit reward is 0
+    # before: the untuned policy equals its reference, so every pair ties (0.5)
     before = 0.5
     weights = None
     if trainer == "qa-dpo":

@@ -7,7 +7,11 @@
 - ``preference_accuracy``: share of held-out gold pairs whose implicit DPO
   reward ``beta * (log pi - log ref)`` ranks the truly better reply first;
 - ``kl``: a Monte Carlo estimate of KL(policy || reference) per reply: the
-  mean over the sampled replies of ``log pi(y|x) - log ref(y|x)``.
+  mean over the sampled replies of ``log pi(y|x) - log ref(y|x)``. Replies
+  are sampled at temperature 1 without nucleus truncation, so they come from
+  the policy itself; the estimate is approximate in two ways: replies are
+  scored after decoding and re-tokenizing, and an end-of-sequence token is
+  scored even for replies cut at ``max_new_tokens``.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ def evaluate(
         prompts,
         n=n,
         max_new_tokens=max_new_tokens,
+        temperature=1.0,
+        top_p=1.0,  # sample from the policy itself (the KL estimate needs it)
         seed=seed,
         batch_size=batch_size,
         progress=progress,

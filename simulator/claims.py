@@ -142,15 +142,25 @@ def claim3(seeds: int = 5, budget: float = 100.0) -> pd.DataFrame:
     rows = []
     for seed in range(seeds):
         base = MarketConfig(budget=budget, seed=seed, k=2)
-        arms = {"vickrey-feedback": base.replace(mechanism="vickrey-feedback"),
-                "buy-everything": _buy_everything(base)}
-        pairs = {arm: training_pairs(run(cfg).dataset).set_index("task")
-                 for arm, cfg in arms.items()}
+        arms = {
+            "vickrey-feedback": base.replace(mechanism="vickrey-feedback"),
+            "buy-everything": _buy_everything(base),
+        }
+        pairs = {
+            arm: training_pairs(run(cfg).dataset).set_index("task") for arm, cfg in arms.items()
+        }
         common = pairs["vickrey-feedback"].index.intersection(pairs["buy-everything"].index)
         for arm, p in pairs.items():
-            rows.append({"seed": seed, "arm": arm, "n_pairs": len(p), "n_common": len(common),
-                         "distinct_2_all": distinct_2(p.chosen.tolist()),
-                         "distinct_2_common": distinct_2(p.loc[common].chosen.tolist())})
+            rows.append(
+                {
+                    "seed": seed,
+                    "arm": arm,
+                    "n_pairs": len(p),
+                    "n_common": len(common),
+                    "distinct_2_all": distinct_2(p.chosen.tolist()),
+                    "distinct_2_common": distinct_2(p.loc[common].chosen.tolist()),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -172,6 +172,11 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("results/efficiency"),
         help="output directory (default: results/efficiency)",
     )
+    eff.add_argument("--epochs", type=int, default=2, help="dpo/qa-dpo: epochs (default: 2)")
+    eff.add_argument(
+        "--lr", type=float, default=5e-6, help="dpo/qa-dpo: learning rate (default: 5e-6)"
+    )
+    eff.add_argument("--beta", type=float, default=0.1, help="dpo/qa-dpo: DPO beta (default: 0.1)")
     eff.add_argument("--quiet", action="store_true", help="no progress bar")
 
     mech = sub.add_parser(
@@ -275,6 +280,9 @@ def _cmd_efficiency(args) -> int:
         seeds=args.seeds,
         trainer=args.trainer,
         progress=not args.quiet,
+        epochs=args.epochs,
+        lr=args.lr,
+        beta=args.beta,
     )
     curve = budget_curve(cells)
     per_dollar = budget_curve(cells, y="per_dollar")
@@ -315,11 +323,28 @@ def _cmd_efficiency(args) -> int:
     _atomic(args.out / "cells.parquet", lambda p: cells.to_parquet(p, index=False))
     _atomic(args.out / "cells.csv", lambda p: cells.to_csv(p, index=False))
     _atomic(args.out / "curve.csv", lambda p: table.to_csv(p, index=False))
-    ylabel = ("held-out accuracy (proxy reward model)" if args.trainer == "proxy"
-              else f"held-out accuracy (implicit reward, {args.trainer})")
+    config.save(args.out / "config.yaml")
+    settings = {
+        "trainer": args.trainer,
+        "mechanisms": names,
+        "budgets": budgets,
+        "seeds": args.seeds,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "beta": args.beta,
+    }
+    _atomic(
+        args.out / "settings.json",
+        lambda p: Path(p).write_text(json.dumps(settings, indent=2) + "\n"),
+    )
+    ylabel = (
+        "held-out accuracy (proxy reward model)"
+        if args.trainer == "proxy"
+        else f"held-out accuracy (implicit reward, {args.trainer})"
+    )
     figs = plot_quality_vs_dollars(curve, args.out / "quality_vs_dollars", ylabel=ylabel)
     print(
-        f"\nwrote {args.out}/cells.parquet, cells.csv, curve.csv, "
+        f"\nwrote {args.out}/cells.parquet, cells.csv, curve.csv, config.yaml, settings.json, "
         + ", ".join(p.name for p in figs)
     )
     return 0

@@ -69,7 +69,8 @@ class MarketModel(mesa.Model):
 
     Args:
         config: the run's parameters.
-        tasks: a task source; default a :class:`SyntheticTaskSource` built from
+        tasks: a task source; default :func:`default_task_source` (the task
+            world's pairs, or a :class:`SyntheticTaskSource`) built from
             the config and the run's task stream.
     """
 
@@ -215,7 +216,11 @@ class MarketModel(mesa.Model):
         cost_a = np.array([a.cost for a in active])
         qual_a = np.array([a.quality for a in active])
         claim_a = np.array([a.claim for a in active])
+        collects_claims = cfg.mechanism == "vickrey-feedback"
+        # what the buyer credits each labeler with (QA-DPO's bids): its claim where
+        # the mechanism collects claims, else the buyer's accuracy estimate
         idx_a = np.array([a.index for a in active])
+        credit_a = claim_a if collects_claims else self._estimate[idx_a].copy()
         slots = self._assign_slots(np.array([a.capacity for a in active]), T)
         present = slots >= 0
         safe = np.where(present, slots, 0)
@@ -279,7 +284,7 @@ class MarketModel(mesa.Model):
                 "task": batch.ids[t_w],
                 "annotator": np.array([a.unique_id for a in active], dtype=np.int64)[who],
                 "ask": asks[t_w, s_w],
-                "quality_claim": claim_a[who],
+                "quality_claim": claim_a[who] if collects_claims else np.full(who.size, np.nan),
                 "payment": paid,
                 "label": labels,
                 "true_label": truth,
@@ -299,8 +304,8 @@ class MarketModel(mesa.Model):
                 "true_label": batch.truth,
                 "total_paid": pay.sum(axis=1),
                 # the labelers' quality claims behind each side (QA-DPO's bids)
-                "claim_a": np.bincount(t_w, weights=claim_a[who] * (labels == 0), minlength=T),
-                "claim_b": np.bincount(t_w, weights=claim_a[who] * (labels == 1), minlength=T),
+                "bid_a": np.bincount(t_w, weights=credit_a[who] * (labels == 0), minlength=T),
+                "bid_b": np.bincount(t_w, weights=credit_a[who] * (labels == 1), minlength=T),
                 "gold": batch.gold,
             }
         )
@@ -406,7 +411,7 @@ LABEL_DTYPES = {
 DATASET_DTYPES = {
     "task": "int64", "round": "int32", "n_labels": "int64", "label": "int8",
     "confidence": "float64", "true_label": "int8", "total_paid": "float64",
-    "claim_a": "float64", "claim_b": "float64", "gold": "bool",
+    "bid_a": "float64", "bid_b": "float64", "gold": "bool",
 }  # fmt: skip
 
 

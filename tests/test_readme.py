@@ -25,3 +25,9 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
         assert out.payments.tolist() == [0.0, 0.4, 0.4]
     finally:  # keep the registry as the other tests expect it
         mechanisms.registry._REGISTRY.pop("pay-the-reserve", None)
+
+
+def test_readme_has_no_unfilled_placeholders():
+    text = README.read_text()
+    for marker in ("CLAIM1_", "CLAIM2_", "CLAIM3", "CLAIMS_TABLE", "TABLE_MARKET", "TODO"):
+        assert marker not in text, marker

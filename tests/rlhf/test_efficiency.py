@@ -23,8 +23,8 @@ def _dataset() -> pd.DataFrame:
             "label": np.array([1, 0, -1], dtype=np.int8),
             "true_label": np.array([1, 1, 0], dtype=np.int8),
             "n_labels": [3, 2, 0],
-            "claim_a": [0.7, 1.5, 0.0],
-            "claim_b": [2.1, 0.6, 0.0],
+            "bid_a": [0.7, 1.5, 0.0],
+            "bid_b": [2.1, 0.6, 0.0],
         }
     )
 
@@ -80,15 +80,27 @@ def test_market_on_the_task_world_records_texts_and_claims():
 
     res = run(MarketConfig(mechanism="vickrey-feedback", budget=30.0, n_annotators=40))
     d = res.dataset
-    assert {"prompt", "response_a", "response_b", "claim_a", "claim_b"} <= set(d.columns)
+    assert {"prompt", "response_a", "response_b", "bid_a", "bid_b"} <= set(d.columns)
     labeled = d[d.n_labels > 0]
     np.testing.assert_allclose(
-        labeled.claim_a + labeled.claim_b,
+        labeled.bid_a + labeled.bid_b,
         res.labels.groupby("task").quality_claim.sum().loc[labeled.task].to_numpy(),
     )
     pairs = shipped_pairs("train")
     np.testing.assert_array_equal(d.true_label, pairs.label.to_numpy()[d.task])
     assert (d.prompt.to_numpy() == pairs.prompt.to_numpy()[d.task]).all()
+
+
+def test_bids_never_reveal_private_quality():
+    """Where the mechanism collects no claims, the bids behind a side are the
+    buyer's accuracy estimates (the population prior 0.7 before any gold
+    answer), not the annotators' private qualities."""
+    from simulator import MarketConfig, run
+
+    res = run(MarketConfig(mechanism="vickrey", budget=10.0, n_annotators=40, gold_rate=0.0))
+    assert res.labels.quality_claim.isna().all()  # vickrey collects no claims
+    labeled = res.dataset[res.dataset.n_labels > 0]
+    np.testing.assert_allclose(labeled.bid_a + labeled.bid_b, 0.7 * labeled.n_labels)
 
 
 def test_efficiency_runs_per_mechanism_budget_and_seed():
@@ -136,7 +148,7 @@ def test_evaluate_reports_reward_accuracy_and_kl():
         max_new_tokens=4,
     )
     assert out["kl"] == pytest.approx(0.0, abs=1e-5)  # the policy is its reference
-    assert out["preference_accuracy"] == 0.0  # no implicit reward yet: strict ties
+    assert out["preference_accuracy"] == 0.5  # no implicit reward yet: every pair ties
     assert -1.5 <= out["gold_reward"] <= 1.0 and out["n_replies"] == 3
 
 

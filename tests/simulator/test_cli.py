@@ -171,3 +171,35 @@ def test_help_documents_every_config_field(command):
     ).stdout
     for f in fields(MarketConfig):
         assert f"--{f.name.replace('_', '-')}" in out
+
+
+def test_efficiency_command(tmp_path, capsys):
+    code = main(
+        [
+            "efficiency",
+            "--mechanisms",
+            "vickrey",
+            "--budgets",
+            "10",
+            "--seeds",
+            "2",
+            "--n-annotators",
+            "30",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    assert "gain per $" in capsys.readouterr().out
+    cells = pd.read_csv(tmp_path / "cells.csv")
+    assert len(cells) == 2 and (cells.trainer == "proxy").all()
+    assert json.loads((tmp_path / "settings.json").read_text())["trainer"] == "proxy"
+    for name in (
+        "cells.parquet",
+        "curve.csv",
+        "config.yaml",
+        "quality_vs_dollars.png",
+        "quality_vs_dollars.svg",
+    ):
+        assert (tmp_path / name).exists(), name
