@@ -138,15 +138,40 @@ def quality(
 
 
 def dollar_efficiency(
-    dataset: pd.DataFrame, spend: float, heldout: pd.DataFrame, *, trainer: str = "proxy", **kwargs
+    result,
+    spend: float | None = None,
+    heldout: pd.DataFrame | None = None,
+    *,
+    trainer: str = "proxy",
+    **kwargs,
 ) -> dict[str, float]:
-    """Quality gained per dollar for one market's dataset.
+    """Quality gained per dollar for one market's result.
+
+    Args:
+        result: a market result (anything with ``.dataset`` and
+            ``.summary["spend"]``, e.g. ``simulator.SimulationResult``) or its
+            dataset table (then ``spend`` is required).
+        spend: dollars spent (default: the result's).
+        heldout: held-out gold pairs (default: the shipped task world's).
+        trainer: "proxy", "dpo" or "qa-dpo" (see :func:`quality`); kwargs go
+            to :func:`quality` (epochs, lr, beta, seed, ...).
 
     Returns ``{"quality_before", "quality_after", "gain", "spend",
     "per_dollar", "n_pairs", "label_accuracy"}`` where ``per_dollar`` is
     ``gain / spend`` (NaN when nothing was spent) and ``label_accuracy`` the
     share of training pairs whose aggregated label is right.
     """
+    if hasattr(result, "dataset"):
+        dataset = result.dataset
+        spend = float(result.summary["spend"]) if spend is None else spend
+    else:
+        dataset = result
+    if spend is None:
+        raise ValueError("pass spend= with a dataset table (or pass the market result)")
+    if heldout is None:
+        from .taskworld import shipped_pairs
+
+        heldout = shipped_pairs("heldout")
     pairs = training_pairs(dataset)
     q = quality(trainer, pairs, heldout, **kwargs)
     gain = q["after"] - q["before"]

@@ -72,7 +72,7 @@ def claim1(seeds: int = 5, budget: float = 100.0) -> pd.DataFrame:
             ("buy-everything", _buy_everything(base)),
         ):
             res = run(cfg)
-            eff = dollar_efficiency(res.dataset, res.summary["spend"], held, trainer="proxy")
+            eff = dollar_efficiency(res, heldout=held, trainer="proxy")
             rows.append({"seed": seed, "arm": arm, **eff})
     return pd.DataFrame(rows)
 

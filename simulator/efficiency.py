@@ -68,9 +68,8 @@ def efficiency_runs(
         )
         result = run(cfg)
         eff = dollar_efficiency(
-            result.dataset,
-            result.summary["spend"],
-            heldout,
+            result,
+            heldout=heldout,
             trainer=trainer,
             seed=seed,
             **train_kwargs,

@@ -91,6 +91,18 @@ def test_market_on_the_task_world_records_texts_and_claims():
     assert (d.prompt.to_numpy() == pairs.prompt.to_numpy()[d.task]).all()
 
 
+def test_dollar_efficiency_takes_a_market_result():
+    from simulator import MarketConfig, run
+
+    res = run(MarketConfig(mechanism="vickrey", budget=15.0, n_annotators=40))
+    held = shipped_pairs("heldout").iloc[:40]
+    a = dollar_efficiency(res, heldout=held)
+    b = dollar_efficiency(res.dataset, res.summary["spend"], held)
+    assert a == b and a["spend"] == res.summary["spend"] > 0
+    with pytest.raises(ValueError, match="spend"):
+        dollar_efficiency(res.dataset, heldout=held)
+
+
 def test_bids_never_reveal_private_quality():
     """Where the mechanism collects no claims, the bids behind a side are the
     buyer's accuracy estimates (the population prior 0.7 before any gold
