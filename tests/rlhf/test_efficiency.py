@@ -139,7 +139,6 @@ def test_efficiency_runs_per_mechanism_budget_and_seed():
         "n_pairs",
     }
     assert (cells.n_pairs > 0).all() and cells.quality_after.between(0, 1).all()
-    # common random numbers: both mechanisms face the same tasks at a seed
     curve = budget_curve(cells)
     assert len(curve) == 4 and (curve.runs == 2).all()
 

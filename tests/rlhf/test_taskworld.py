@@ -69,6 +69,11 @@ def test_pool_key_depends_on_everything():
     assert pool_key("m", p, n=4, seed=0) == pool_key("m", p, n=4, seed=0)
     assert pool_key("m", p, n=4, seed=0) != pool_key("m", p, n=4, seed=1)
     assert pool_key("m", p, n=4, seed=0) != pool_key("other", p, n=4, seed=0)
+    assert pool_key("m", p, n=4, seed=0) != pool_key("m", p[:2], n=4, seed=0)
+    assert pool_key("m", p, n=4, seed=0) != pool_key("m", p, n=3, seed=0)
+    assert pool_key("m", p, n=4, seed=0, max_new_tokens=40) != pool_key(
+        "m", p, n=4, seed=0, max_new_tokens=64
+    )
 
 
 def test_shipped_pool_and_pairs():
@@ -93,3 +98,24 @@ def test_generate_candidates_with_the_tiny_model():
     pd.testing.assert_frame_equal(a, b)  # same seed, same replies
     np.testing.assert_allclose(a.reward, gold_reward(a.response))
     assert tok.padding_side == "right"  # restored
+
+
+def test_candidate_pool_generates_once_then_reads_the_cache(tmp_path, monkeypatch):
+    import rlhf.models
+    from rlhf.taskworld import candidate_pool
+
+    prompts = load_prompts("heldout")[:2]
+    first = candidate_pool(
+        "tiny", prompts=prompts, n=2, max_new_tokens=3, cache=tmp_path, progress=False
+    )
+    files = list((tmp_path / "candidates").glob("*.parquet"))
+    assert len(files) == 1 and not list((tmp_path / "candidates").glob("*.tmp"))
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("the cached pool must be read, not generated")
+
+    monkeypatch.setattr(rlhf.models, "load_policy", no_generation)
+    again = candidate_pool("tiny", prompts=prompts, n=2, max_new_tokens=3, cache=tmp_path)
+    pd.testing.assert_frame_equal(first, again)
+    with pytest.raises(ValueError, match="no prompts"):
+        candidate_pool("tiny", prompts=[], cache=tmp_path)
