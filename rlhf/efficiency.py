@@ -35,7 +35,8 @@ TRAINERS = ("proxy", "dpo", "qa-dpo")
 
 def training_pairs(dataset: pd.DataFrame) -> pd.DataFrame:
     """(prompt, chosen, rejected, b_chosen, b_rejected, correct) for every task
-    the market bought at least one label for, by its aggregated label."""
+    the market bought at least one label for, by its aggregated label; on gold
+    questions (``gold`` True) the buyer knows the answer and uses it."""
     need = {"prompt", "response_a", "response_b", "label", "n_labels"}
     missing = need - set(dataset.columns)
     if missing:
@@ -44,6 +45,8 @@ def training_pairs(dataset: pd.DataFrame) -> pd.DataFrame:
             "carry texts? use the task world)"
         )
     d = dataset[(dataset.n_labels > 0) & dataset.label.isin([0, 1])]
+    if "gold" in d and "true_label" in d:
+        d = d.assign(label=np.where(d.gold.to_numpy(bool), d.true_label, d.label))
     b = d.label.to_numpy() == 1
     bid_a = d["bid_a"].to_numpy(float) if "bid_a" in d else np.zeros(len(d))
     bid_b = d["bid_b"].to_numpy(float) if "bid_b" in d else np.zeros(len(d))

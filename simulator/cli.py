@@ -76,6 +76,9 @@ _FIELD_HELP = {
     "aggregation": "majority or dawid-skene",
     "quality_estimate": "buyer's quality estimates for quality-aware rules: gold, "
     "dawid-skene or oracle",
+    "quality_score": "quality-vickrey's score per dollar: accuracy or informativeness (2q-1)",
+    "task_source": "taskworld (the shipped RLHF pairs) or synthetic (unlimited random tasks)",
+    "bid_cost": "$ an annotator spends per task it bids on (drives exit)",
     "exit_after": "rounds of negative running profit before an annotator leaves (0: never)",
     "entry_rate": "expected new annotators per round",
     "incentive_sample": "slots sampled per round for the incentive gap (0: off)",

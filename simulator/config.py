@@ -88,6 +88,7 @@ TASK_SOURCES = ("taskworld", "synthetic")
 """Label aggregation rules the buyer can use."""
 
 QUALITY_ESTIMATES = ("gold", "dawid-skene", "oracle")
+QUALITY_SCORES = ("accuracy", "informativeness")
 """How the buyer estimates annotator quality for quality-aware mechanisms."""
 
 ANNOTATOR_KINDS = ("honest", "spammer", "adversary")
@@ -170,6 +171,10 @@ class MarketConfig:
             quality-aware mechanisms: ``"gold"`` (accuracy on gold
             questions), ``"dawid-skene"`` (from the aggregation) or
             ``"oracle"`` (the true quality; for experiments only).
+        quality_score: the score ``quality-vickrey`` ranks by, per dollar:
+            ``"accuracy"`` (the estimated accuracy q, the default) or
+            ``"informativeness"`` (2q - 1, floored at 0.001: a coin-flipping
+            spammer's label is worth nothing, so it cannot win on price alone).
         bid_cost: dollars an annotator spends per task it bids on (reading
             the comparison to decide), paid whether or not it wins (>= 0,
             default $0.01: about 2-3 s of reading at US$15-20 an hour). It
@@ -206,6 +211,7 @@ class MarketConfig:
     gold_rate: float = 0.05
     aggregation: str = "majority"
     quality_estimate: str = "gold"
+    quality_score: str = "accuracy"
     bid_cost: float = 0.01
     exit_after: int = 5
     entry_rate: float = 0.0
@@ -287,6 +293,7 @@ class MarketConfig:
             "quality_estimate",
             _choice("quality_estimate", self.quality_estimate, QUALITY_ESTIMATES),
         )
+        put("quality_score", _choice("quality_score", self.quality_score, QUALITY_SCORES))
 
         # dynamics and bookkeeping
         put("bid_cost", _float("bid_cost", self.bid_cost, lo=0.0))

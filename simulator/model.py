@@ -173,8 +173,9 @@ class MarketModel(mesa.Model):
             accuracy = np.array([a.quality for a in active])
         else:
             accuracy = self._estimate[idx]
-        # the score is the (estimated) accuracy itself, floored so it is positive
-        return np.maximum(accuracy, 1e-3)
+        if self.config.quality_score == "informativeness":
+            return np.maximum(2.0 * accuracy - 1.0, 1e-3)  # a coin flip is worth nothing
+        return np.maximum(accuracy, 1e-3)  # the (estimated) accuracy, kept positive
 
     def affordable_tasks(self) -> int:
         """How many tasks the buyer posts this round: ``tasks_per_round``, but

@@ -41,6 +41,13 @@ def test_training_pairs_follow_the_aggregated_label():
         training_pairs(_dataset().drop(columns="prompt"))
 
 
+def test_gold_questions_train_on_the_known_answer():
+    d = _dataset().assign(gold=[True, True, False])
+    pairs = training_pairs(d)
+    assert pairs.chosen.tolist() == ["b1", "b2"]  # task 2's wrong vote is overruled
+    assert pairs.correct.all()
+
+
 def test_noisy_market_labels_give_a_worse_proxy_than_clean_ones():
     """The same bought pairs with aggregated labels 35% wrong teach the proxy
     reward model less than with the gold labels."""

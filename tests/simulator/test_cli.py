@@ -203,3 +203,12 @@ def test_efficiency_command(tmp_path, capsys):
         "quality_vs_dollars.svg",
     ):
         assert (tmp_path / name).exists(), name
+
+
+def test_every_config_field_has_a_help_text():
+    from dataclasses import fields
+
+    from simulator import MarketConfig
+    from simulator.cli import _FIELD_HELP
+
+    assert {f.name for f in fields(MarketConfig)} <= set(_FIELD_HELP)

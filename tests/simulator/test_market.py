@@ -366,3 +366,16 @@ def test_pair_task_source_posts_each_pair_once():
     assert np.concatenate([a.difficulty, b.difficulty]).max() <= 0.5  # clipped
     with pytest.raises(ValueError, match="lacks columns"):
         PairTaskSource(pairs.drop(columns="label"), np.random.default_rng(0))
+
+
+def test_informativeness_score_shuts_out_coin_flippers():
+    """Scored by 2q - 1 instead of q, quality-vickrey (with oracle quality)
+    buys no labels from spammers, who label at random."""
+    cfg = dict(ADVERSE, quality_estimate="oracle", budget=300.0)
+    acc = run(MarketConfig(mechanism="quality-vickrey", **cfg))
+    inf = run(MarketConfig(mechanism="quality-vickrey", quality_score="informativeness", **cfg))
+    model = MarketModel(MarketConfig(mechanism="quality-vickrey", **cfg))
+    spammers = {a.unique_id for a in model.annotators if a.kind == "spammer"}
+    share = [r.labels.annotator.isin(spammers).mean() for r in (acc, inf)]
+    assert share[0] > 0.05 and share[1] < share[0] / 5
+    assert inf.summary["raw_accuracy"] > acc.summary["raw_accuracy"]
