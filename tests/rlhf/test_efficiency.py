@@ -177,3 +177,24 @@ def test_claims_helpers():
     assert paired_verdict(np.array([0.1, 0.2, 0.15]))["verdict"] == "holds"
     assert paired_verdict(np.array([-0.1, -0.2, -0.15]))["verdict"] == "does not hold"
     assert paired_verdict(np.array([-0.1, 0.2, 0.0]))["verdict"] == "inconclusive"
+
+
+@pytest.mark.parametrize("trainer", ["dpo", "qa-dpo"])
+def test_dpo_trainers_are_wired_end_to_end(trainer):
+    """dollar_efficiency with a DPO trainer fine-tunes a fresh policy on the
+    bought pairs and scores held-out gold pairs (tiny model: wiring only)."""
+    train = shipped_pairs("train").iloc[:12]
+    d = train.assign(true_label=train.label, n_labels=2, bid_a=1.0, bid_b=0.5)
+    out = dollar_efficiency(
+        d,
+        5.0,
+        shipped_pairs("heldout").iloc[:6],
+        trainer=trainer,
+        model_name="tiny",
+        epochs=1,
+        batch_size=4,
+        max_length=64,
+    )
+    assert out["quality_before"] == 0.5 and out["n_pairs"] == 12
+    assert 0.0 <= out["quality_after"] <= 1.0
+    assert out["per_dollar"] == pytest.approx((out["quality_after"] - 0.5) / 5.0)
