@@ -106,20 +106,61 @@ def quality(
         score = proxy_score(as_ab(pairs), heldout)
         return {"before": 0.5, "after": score["accuracy"], "n_pairs": len(pairs)}
 
-    from .dpo import implicit_reward_accuracy, qa_dpo_weights, train_dpo
+    if len(pairs) == 0:
+        return {"before": 0.5, "after": 0.5, "n_pairs": 0}
+    from .dpo import implicit_reward_accuracy
     from .evaluation import heldout_pairs_as_preferences
     from .models import load_policy
 
-    model, tok = load_policy(model_name)
-    gold = heldout_pairs_as_preferences(heldout)
-    if len(pairs) == 0:
-        return {"before": 0.5, "after": 0.5, "n_pairs": 0}
+    model, tok = fine_tune(
+        trainer,
+        pairs,
+        model_name=model_name,
+        seed=seed,
+        epochs=epochs,
+        beta=beta,
+        lr=lr,
+        batch_size=batch_size,
+        max_length=max_length,
+    )
+    ref, _ = load_policy(model_name)
+    after = implicit_reward_accuracy(
+        model,
+        ref,
+        tok,
+        heldout_pairs_as_preferences(heldout),
+        beta=beta,
+        batch_size=2 * batch_size,
+        max_length=max_length,
+    )
     # before: the untuned policy equals its reference, so every pair ties (0.5)
-    before = 0.5
+    return {"before": 0.5, "after": after, "n_pairs": len(pairs)}
+
+
+def fine_tune(
+    trainer: str,
+    pairs: pd.DataFrame,
+    *,
+    model_name: str = "smollm2-135m",
+    seed: int = 0,
+    epochs: int = 2,
+    beta: float = 0.1,
+    lr: float = 5e-6,
+    batch_size: int = 8,
+    max_length: int = 128,
+):
+    """A fresh ``model_name`` policy fine-tuned on ``pairs`` (from
+    :func:`training_pairs`) with ``"dpo"`` or ``"qa-dpo"`` (weights from the
+    pairs' bids); returns ``(model, tokenizer)``."""
+    from .dpo import qa_dpo_weights, train_dpo
+    from .models import load_policy
+
+    if trainer not in ("dpo", "qa-dpo"):
+        raise ValueError(f"fine_tune trains 'dpo' or 'qa-dpo', got {trainer!r}")
     weights = None
     if trainer == "qa-dpo":
         weights = qa_dpo_weights(pairs.b_chosen.to_numpy(), pairs.b_rejected.to_numpy())
-    ref, _ = load_policy(model_name)
+    model, tok = load_policy(model_name)
     train_dpo(
         model,
         tok,
@@ -134,10 +175,7 @@ def quality(
         progress=False,
         evaluate=False,
     )
-    after = implicit_reward_accuracy(
-        model, ref, tok, gold, beta=beta, batch_size=2 * batch_size, max_length=max_length
-    )
-    return {"before": before, "after": after, "n_pairs": len(pairs)}
+    return model, tok
 
 
 def dollar_efficiency(

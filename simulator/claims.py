@@ -22,22 +22,16 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .config import MarketConfig
+from .metrics import confidence_interval
 from .results import run
 
 
 def paired_verdict(diff: np.ndarray) -> dict:
     """Mean paired difference, its 95% t-interval and the verdict."""
     diff = np.asarray(diff, dtype=float)
-    mean = float(diff.mean())
-    half = (
-        float(stats.t.ppf(0.975, diff.size - 1) * diff.std(ddof=1) / math.sqrt(diff.size))
-        if diff.size > 1
-        else math.nan
-    )
-    lo, hi = mean - half, mean + half
+    mean, lo, hi = confidence_interval(diff)
     verdict = "holds" if lo > 0 else "does not hold" if hi < 0 else "inconclusive"
     return {"mean_diff": mean, "lo": lo, "hi": hi, "n": int(diff.size), "verdict": verdict}
 
@@ -82,8 +76,8 @@ def claim2(
 ) -> pd.DataFrame:
     """DPO vs QA-DPO on the small dataset vickrey-feedback buys with ``budget``:
     held-out implicit-reward accuracy, gold reward and distinct-2 of replies."""
-    from rlhf.dpo import implicit_reward_accuracy, qa_dpo_weights, train_dpo
-    from rlhf.efficiency import training_pairs
+    from rlhf.dpo import implicit_reward_accuracy
+    from rlhf.efficiency import fine_tune, training_pairs
     from rlhf.evaluation import heldout_pairs_as_preferences
     from rlhf.models import load_policy
     from rlhf.prompts import load_prompts
@@ -97,25 +91,7 @@ def claim2(
         res = run(MarketConfig(mechanism="vickrey-feedback", k=2, budget=budget, seed=seed))
         pairs = training_pairs(res.dataset)
         for arm in ("dpo", "qa-dpo"):
-            model, _ = load_policy()
-            w = (
-                qa_dpo_weights(pairs.b_chosen.to_numpy(), pairs.b_rejected.to_numpy())
-                if arm == "qa-dpo"
-                else None
-            )
-            train_dpo(
-                model,
-                tok,
-                pairs[["prompt", "chosen", "rejected"]],
-                weights=w,
-                epochs=epochs,
-                lr=5e-6,
-                batch_size=8,
-                max_length=128,
-                seed=seed,
-                progress=False,
-                evaluate=False,
-            )
+            model, _ = fine_tune(arm, pairs, seed=seed, epochs=epochs)
             acc = implicit_reward_accuracy(model, ref, tok, held, batch_size=16, max_length=128)
             replies = generate_candidates(
                 model, tok, prompts, n=1, max_new_tokens=32, seed=seed, progress=False

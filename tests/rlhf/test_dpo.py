@@ -25,6 +25,7 @@ from rlhf.dpo import (
     sequence_logps,
     train_dpo,
 )
+from rlhf.models import load_policy
 
 PAIRS = pd.DataFrame(
     {
@@ -67,51 +68,8 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-def _fallback_policy():
-    """A byte-level tokenizer (256 byte tokens + 3 specials, with a ChatML
-    template) and a tiny random Llama over it, all built offline in code."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    specials = ["<|im_start|>", "<|im_end|>", "<pad>"]
-    vocab = {c: i for i, c in enumerate([*alphabet, *specials])}
-    tk = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    tk.decoder = decoders.ByteLevel()
-    tk.add_special_tokens(specials)
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=tk, bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<pad>"
-    )
-    tok.chat_template = (
-        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-    )
-    cfg = LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = LlamaForCausalLM(cfg)
-    return model.eval(), tok
-
-
 def _tiny():
-    try:
-        from rlhf.models import load_policy
-
-        return load_policy("tiny")
-    except Exception:  # no rlhf.models or no shipped tokenizer: the in-file stand-in
-        return _fallback_policy()
+    return load_policy("tiny")
 
 
 @pytest.fixture(scope="module")
@@ -425,14 +383,7 @@ KEYS = ("chosen", "rejected")
 
 @pytest.mark.slow
 def test_smollm2_dpo_raises_implicit_reward_accuracy_on_clean_pairs():
-    try:
-        from rlhf.models import load_policy
-    except ImportError as exc:
-        pytest.skip(f"rlhf.models unavailable: {exc}")
-    try:
-        model, tok = load_policy("smollm2-135m")
-    except Exception as exc:  # rlhf.models.ModelNotAvailable: the wheel is not installed
-        pytest.skip(f"SmolLM2 unavailable: {exc}")
+    model, tok = load_policy("smollm2-135m")  # make test installs the wheel (models.txt)
     kw = {"beta": 0.1, "batch_size": 8, "max_length": 64, "chat_template": False}
     before = implicit_reward_accuracy(model, model, tok, CLEAN, **kw)  # 0.5: policy == ref
     lp = {"max_length": 64, "chat_template": False}
