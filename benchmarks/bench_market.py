@@ -105,6 +105,8 @@ def main() -> None:
         strategies={"learning": 1.0},
         aggregation="majority",
         seed=0,
+        task_source="synthetic",  # 100k tasks: more than the task world ships
+        bid_cost=0.0,  # no exits: the whole population bids every round
     )
     batch = run_market(cfg, per_task=False)
     peak_batch = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
