@@ -2,6 +2,10 @@
 plots and the ``vickreyfeedback`` command line. The only package that imports
 the others (``agents``, ``mechanisms``, ``rlhf``).
 
+``simulator.sweep(design, store=...)`` runs many markets in parallel into a
+results store and ``simulator.load_results(store)`` reads it back
+(:mod:`simulator.sweeps`).
+
 >>> from simulator import MarketConfig, run
 >>> result = run(MarketConfig(mechanism="vickrey", budget=100.0, rounds=3))
 >>> result.metrics.columns[:4].tolist()
@@ -12,19 +16,24 @@ from .config import ConfigError, MarketConfig
 from .demo import DemoConfig, compare_mechanisms, mechanism_table
 from .model import METRICS, MarketModel
 from .results import SimulationResult, run
+from .sweeps import Design, SweepError, load_results, sweep
 from .tasks import SyntheticTaskSource, TaskBatch, TaskSource
 
 __all__ = [
     "METRICS",
     "ConfigError",
     "DemoConfig",
+    "Design",
     "MarketConfig",
     "MarketModel",
     "SimulationResult",
+    "SweepError",
     "SyntheticTaskSource",
     "TaskBatch",
     "TaskSource",
     "compare_mechanisms",
+    "load_results",
     "mechanism_table",
     "run",
+    "sweep",
 ]

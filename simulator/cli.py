@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -204,6 +205,68 @@ def _parser() -> argparse.ArgumentParser:
         help="directory for comparison.parquet/.csv/.png and config.json",
     )
     mech.add_argument("--list-only", action="store_true", help="only print the mechanism table")
+
+    swp = sub.add_parser(
+        "sweep",
+        help="run a parameter sweep (a design file) into a results store",
+        description="Run every cell x replication of a design file (YAML or JSON: base, "
+        "grid, sample, configs, replications, seed; see experiments/) in parallel and "
+        "store each run as Parquet shards under --out. Runs already stored are skipped, "
+        "so rerunning after a crash or Ctrl-C resumes; failed runs are stored with their "
+        "error.",
+    )
+    swp.add_argument("design", type=Path, help="the design file (.yaml or .json)")
+    swp.add_argument("--out", type=Path, required=True, help="the results store (a directory)")
+    swp.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one per core)"
+    )
+    swp.add_argument(
+        "--scheduler",
+        default=None,
+        help="'local-dask' for a local Dask cluster, or a Dask scheduler address such as "
+        "tcp://host:8786 (needs the dask extra); default: a local process pool "
+        "(in-process for at most 4 runs)",
+    )
+    swp.add_argument(
+        "--executor",
+        choices=("sequential", "process"),
+        default=None,
+        help="run in this process or in a local process pool (default: chosen by size)",
+    )
+    swp.add_argument(
+        "--replications", type=int, default=None, help="override the design's replications"
+    )
+    swp.add_argument(
+        "--run-fn",
+        default=None,
+        help="'module:function' run for each config (default: the design's, else "
+        "simulator.sweeps:run_market)",
+    )
+    swp.add_argument(
+        "--tables",
+        default=None,
+        help="comma-separated tables to keep per run: rounds (always), labels, dataset",
+    )
+    swp.add_argument("--retry-failed", action="store_true", help="rerun stored runs that failed")
+    swp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    rep = sub.add_parser(
+        "report",
+        help="per-cell means with 95%% CIs and the standard figures of a results store",
+        description="Print each cell's mean and 95%% confidence interval (over "
+        "replications) of the headline metrics, and write cells.csv/.parquet and the "
+        "standard figures (PNG + SVG) into --out.",
+    )
+    rep.add_argument("store", type=Path, help="a results store written by `sweep`")
+    rep.add_argument(
+        "--out", type=Path, default=None, help="output directory (default: STORE/report)"
+    )
+    rep.add_argument(
+        "--metrics",
+        default=None,
+        help="comma-separated metrics for the table (default: the headline metrics)",
+    )
+    rep.add_argument("--no-figures", action="store_true", help="only the table")
     return parser
 
 
@@ -376,6 +439,72 @@ def _cmd_mechanisms(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from .sweeps import SweepError, sweep
+
+    if args.scheduler and args.executor:
+        raise SystemExit("give --scheduler or --executor, not both")
+    if not args.design.exists():
+        raise SystemExit(f"{args.design}: no such design file")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like `python -m`: run functions of the cwd import
+    try:
+        outcome = sweep(
+            args.design,
+            store=args.out,
+            executor=args.scheduler or args.executor,
+            workers=args.workers,
+            replications=args.replications,
+            run_fn=args.run_fn,
+            tables=args.tables.split(",") if args.tables else None,
+            retry_failed=args.retry_failed,
+            progress=not args.quiet,
+        )
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    o = outcome
+    print(
+        f"{o.planned} runs in the design: {o.skipped} already stored, {o.ran} run now "
+        f"({o.failed} failed), {o.recovered} recovered, {o.repaired} repaired; "
+        f"{o.elapsed_s:.1f} s on {o.executor}. Store: {o.store}"
+    )
+    if o.failed:
+        print(
+            f"{o.failed} run(s) failed; their errors are in the table "
+            f"(load_results('{o.store}').query('status == \"error\"')); "
+            "rerun with --retry-failed to try them again",
+            file=sys.stderr,
+        )
+    print(f"next: vickreyfeedback report {o.store}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .compare import HEADLINES
+    from .report import format_cells, report
+    from .sweeps import SweepError
+    from .sweeps import factors as store_factors
+
+    metrics = (
+        [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else HEADLINES
+    )
+    try:
+        table, paths = report(args.store, args.out, metrics=metrics, figures=not args.no_figures)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    by = store_factors(args.store)
+    n_runs = int(table.runs.sum() + table.failed.sum())
+    print(f"{args.store}: {len(table)} cells, {n_runs} runs; mean [95% CI] over replications\n")
+    print(format_cells(table, by, metrics))
+    out = args.out or args.store / "report"
+    print(f"\nwrote {out}/cells.csv, cells.parquet" + "".join(f", {p.name}" for p in paths))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     pd.set_option("display.width", 200)
@@ -385,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         "compare": _cmd_compare,
         "efficiency": _cmd_efficiency,
         "mechanisms": _cmd_mechanisms,
+        "sweep": _cmd_sweep,
+        "report": _cmd_report,
     }
     try:
         return commands[args.command](args)

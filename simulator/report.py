@@ -1,0 +1,151 @@
+"""Per-cell summaries of many runs: the table and figures behind
+``vickreyfeedback report``.
+
+A *cell* is one combination of the factors a sweep varies (say mechanism x
+budget); its runs are the replications (seeds). :func:`cell_table` gives each
+cell's mean and 95% t confidence interval (over replications) of the headline
+metrics; :func:`report` does it for a sweep store and writes the standard
+figures (:mod:`simulator.plots`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .compare import HEADLINES
+from .metrics import confidence_interval
+
+FIGURE_METRICS = ("aggregated_accuracy", "dollars_per_correct", "annotator_profit",
+                  "mean_markup_final")  # fmt: skip
+"""Metrics the report plots against a numeric factor."""
+ROUND_METRICS = ("mean_price", "mean_markup", "active_annotators")
+"""Per-round metrics the report plots over rounds."""
+
+
+def cell_table(
+    runs: pd.DataFrame, by: Sequence[str], metrics: Sequence[str] = HEADLINES
+) -> pd.DataFrame:
+    """Mean and 95% CI of each metric per cell (one row per combination of ``by``).
+
+    Failed runs (``status == "error"``) are counted in ``failed`` and left
+    out of the means. Columns: the ``by`` columns, ``runs``, ``failed``, and
+    ``<metric>``, ``<metric>_lo``, ``<metric>_hi`` for each metric present.
+    """
+    by = list(by)
+    metrics = [m for m in metrics if m in runs.columns]
+    rows = []
+    groups = runs.groupby(by, sort=True, dropna=False) if by else [((), runs)]
+    for key, grp in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        row: dict = dict(zip(by, key, strict=True))
+        good = grp if "status" not in grp else grp[grp.status == "ok"]
+        row["runs"] = len(good)
+        row["failed"] = len(grp) - len(good)
+        for col in metrics:
+            mean, lo, hi = confidence_interval(good[col].to_numpy(dtype=float))
+            row[col], row[f"{col}_lo"], row[f"{col}_hi"] = mean, lo, hi
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def format_cells(table: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> str:
+    """The table as text, each metric as ``mean [lo, hi]``."""
+    out = table[[*by, "runs", "failed"]].copy()
+    for col in metrics:
+        if col not in table:
+            continue
+
+        def fmt(r, c=col):
+            if not np.isfinite(r[c]):
+                return "n/a"
+            if not np.isfinite(r[f"{c}_lo"]):
+                return _num(r[c])
+            return f"{_num(r[c])} [{_num(r[f'{c}_lo'])}, {_num(r[f'{c}_hi'])}]"
+
+        out[col] = table.apply(fmt, axis=1) if len(table) else []
+    return out.to_string(index=False)
+
+
+def pick_x(runs: pd.DataFrame, factors: Sequence[str]) -> str | None:
+    """The factor to put on a figure's x axis: ``budget`` if varied, else the
+    numeric factor with the most values (None if no factor is numeric)."""
+    numeric = [
+        f for f in factors
+        if f in runs and pd.api.types.is_numeric_dtype(runs[f]) and runs[f].nunique() > 1
+    ]  # fmt: skip
+    if not numeric:
+        return None
+    if "budget" in numeric:
+        return "budget"
+    return max(numeric, key=lambda f: runs[f].nunique())
+
+
+def report(
+    store: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    metrics: Sequence[str] = HEADLINES,
+    figures: bool = True,
+) -> tuple[pd.DataFrame, list[Path]]:
+    """Per-cell means with 95% CIs of a sweep store, and its standard figures.
+
+    Writes ``cells.csv`` / ``cells.parquet`` and the figures (PNG + SVG) into
+    ``out`` (default ``<store>/report``): each figure metric against the main
+    numeric factor (one line per combination of the other factors, CI bands),
+    or bars per cell when no factor is numeric; and, when the store has
+    per-round tables, the per-round metrics over rounds.
+
+    Returns ``(cells, figure paths)``.
+    """
+    from . import plots
+    from .sweeps import factors as store_factors
+    from .sweeps import load_results
+
+    runs = load_results(store)
+    if runs.empty:
+        raise ValueError(f"{store}: the store holds no runs yet")
+    by = store_factors(store, runs)
+    table = cell_table(runs, by, metrics)
+    out = Path(out) if out is not None else Path(store) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "cells.csv", index=False)
+    table.to_parquet(out / "cells.parquet", index=False)
+    paths: list[Path] = []
+    if not figures:
+        return table, paths
+    fig_metrics = [m for m in FIGURE_METRICS if m in runs and runs[m].nunique() > 1]
+    x = pick_x(runs, by)
+    hue = [f for f in by if f != x]
+    if x is not None:
+        paths += plots.plot_metrics_vs(
+            cell_table(runs, [*hue, x], fig_metrics), x, hue, fig_metrics,
+            out / f"metrics_vs_{x.replace('.', '_')}",
+        )  # fmt: skip
+    else:
+        paths += plots.plot_cell_bars(table, by, fig_metrics, out / "metrics_by_cell")
+    try:
+        rounds = load_results(store, table="rounds")
+    except Exception:  # a store without per-round tables
+        rounds = None
+    if (
+        rounds is not None
+        and len(rounds)
+        and any(m in rounds and rounds[m].nunique() > 1 for m in ROUND_METRICS)
+    ):
+        rm = [m for m in ROUND_METRICS if m in rounds and rounds[m].nunique() > 1]
+        name = "rounds"
+        if x is not None:  # one line per combination of the other factors, at the largest x
+            top = rounds[x].max()
+            rounds = rounds[rounds[x] == top]
+            name = f"rounds_at_{x.replace('.', '_')}_{top:g}"
+        paths += plots.plot_rounds(rounds, hue if x is not None else by, rm, out / name)
+    return table, paths

@@ -1,0 +1,504 @@
+"""Sweeps: designs, executors, the store, resume after a kill, failures as
+data and corrupted shards (simulator.sweeps)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulator import MarketConfig, run
+from simulator.config import ConfigError
+from simulator.sweeps import (
+    Design,
+    SweepError,
+    load_results,
+    run_key,
+    sweep,
+    verify_store,
+)
+
+from .sweep_support import BAD_BUDGET
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = {
+    "task_source": "synthetic",
+    "n_annotators": 20,
+    "bidders_per_task": 6,
+    "rounds": 3,
+    "tasks_per_round": 15,
+    "bid_cost": 0.0,
+    "incentive_sample": 2,
+}
+
+
+def _design(replications: int = 2, budgets=(60.0, 120.0)) -> Design:
+    return Design.grid(
+        {"mechanism": ["vickrey", "first-price", "fixed-price"], "budget": list(budgets)},
+        base=TINY,
+        replications=replications,
+        seed=7,
+        name="tiny",
+    )
+
+
+def _comparable(df: pd.DataFrame) -> pd.DataFrame:
+    """The table without the wall-time column, in a fixed order."""
+    return df.drop(columns=["elapsed_s"]).sort_values("run_key", ignore_index=True)
+
+
+# ----------------------------------------------------------------- designs
+
+
+def test_grid_is_the_full_factorial_with_spawned_seeds():
+    d = _design(replications=3)
+    assert len(d) == 6 and d.n_runs == 18
+    assert d.factors == ("mechanism", "budget")
+    cells = {(c["mechanism"], c["budget"]) for c in d.cells}
+    assert len(cells) == 6
+    children = np.random.SeedSequence(7).spawn(3)
+    expected = [int(c.generate_state(1, np.uint64)[0] >> np.uint64(1)) for c in children]
+    assert d.seeds() == expected
+    runs = list(d.runs())
+    assert len(runs) == 18
+    # common random numbers: every cell's replication r has the same seed
+    for cell, rep, cfg in runs:
+        assert cfg.seed == expected[rep]
+        assert cfg.mechanism == d.cells[cell]["mechanism"]
+        assert cfg.n_annotators == 20
+
+
+def test_more_replications_keep_the_seeds_of_the_first():
+    assert _design(replications=5).seeds()[:2] == _design(replications=2).seeds()
+
+
+def test_a_changed_mechanism_gets_the_comparison_defaults():
+    d = _design()
+    fixed = next(cfg for _, _, cfg in d.runs() if cfg.mechanism == "fixed-price")
+    assert "price" in fixed.mechanism_params
+    vick = next(cfg for _, _, cfg in d.runs() if cfg.mechanism == "vickrey")
+    assert vick.mechanism_params == {}
+    own = Design.grid(
+        {"mechanism": ["fixed-price"], "mechanism_params.price": [0.2, 0.4]}, base=TINY
+    )
+    assert [own.config(i).mechanism_params["price"] for i in range(2)] == [0.2, 0.4]
+
+
+def test_a_list_of_grids_is_the_union_of_their_factorials():
+    d = Design.grid(
+        [{"mechanism": ["vickrey"], "budget": [60, 120]},
+         {"mechanism": ["quality-vickrey"], "quality_score": ["accuracy", "informativeness"],
+          "budget": [60, 120]}],
+        base=TINY,
+    )  # fmt: skip
+    assert len(d) == 6 and d.factors == ("mechanism", "budget", "quality_score")
+    cfgs = [d.config(i) for i in range(6)]
+    assert [c.quality_score for c in cfgs if c.mechanism == "vickrey"] == ["accuracy"] * 2
+    assert {(c.quality_score, c.budget) for c in cfgs if c.mechanism != "vickrey"} == {
+        (q, b) for q in ("accuracy", "informativeness") for b in (60.0, 120.0)
+    }
+
+
+def test_dotted_names_reach_into_dict_fields():
+    d = Design.grid({"cost.sigma": [0.3, 0.9]}, base={**TINY, "cost.median": 0.4})
+    cfgs = [d.config(i) for i in range(2)]
+    assert [c.cost["sigma"] for c in cfgs] == [0.3, 0.9]
+    assert all(c.cost["median"] == 0.4 and c.cost["dist"] == "lognormal" for c in cfgs)
+
+
+@pytest.mark.parametrize("method", ["sobol", "lhs"])
+def test_sampled_designs_cover_their_ranges(method):
+    ranges = {"correlation": [-0.8, 0.8], "k": [1, 3], "budget": {"low": 10, "high": 1000,
+              "log": True}}  # fmt: skip
+    d = Design.sample(ranges, 16, method=method, base=TINY, grid={"mechanism": ["vickrey",
+                      "quality-vickrey"]}, seed=3)  # fmt: skip
+    assert len(d) == 32 and set(d.factors) == {"mechanism", "correlation", "k", "budget"}
+    pts = pd.DataFrame(d.cells)
+    assert pts.correlation.between(-0.8, 0.8).all()
+    assert set(pts.k) <= {1, 2, 3} and len(set(pts.k)) == 3
+    assert pts.budget.between(10, 1000).all()
+    assert (np.log10(pts.budget) < 2).any() and (np.log10(pts.budget) > 2).any()
+    # the same seed gives the same points, another seed others
+    again = Design.sample(ranges, 16, method=method, base=TINY, seed=3)
+    other = Design.sample(ranges, 16, method=method, base=TINY, seed=4)
+    assert [c["correlation"] for c in again.cells] == list(pts.correlation[:16])
+    assert [c["correlation"] for c in other.cells] != list(pts.correlation[:16])
+
+
+def test_a_configs_design_keeps_each_configs_seed_unless_replicated():
+    cfgs = [MarketConfig(**TINY, seed=11), MarketConfig(**TINY, mechanism="first-price", seed=12)]
+    d = Design.configs(cfgs)
+    assert [cfg.seed for _, _, cfg in d.runs()] == [11, 12]
+    assert [cfg.mechanism for _, _, cfg in d.runs()] == ["vickrey", "first-price"]
+    rep = Design.configs(cfgs, replications=2)
+    assert rep.n_runs == 4 and len({cfg.seed for _, _, cfg in rep.runs()}) == 2
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ({"grid": {"budgett": [1, 2]}}, "unknown field"),
+        ({"grid": {"budget": [-1]}}, "budget"),
+        ({"grid": {"budget": []}}, "non-empty list"),
+        ({"grid": {"k": [1]}, "replications": 0}, "replications"),
+        ({"grid": {"k": [1]}, "configs": [{}]}, "not both"),
+        ({"sample": {"n": 4, "ranges": {"k": [3, 1]}}}, "low < high"),
+        ({"sample": {"n": 4, "method": "grid", "ranges": {"k": [1, 3]}}}, "method"),
+        ({"grids": {}}, "unknown key"),
+    ],
+)
+def test_bad_designs_are_refused_with_the_reason(spec, match):
+    with pytest.raises(ConfigError, match=match):
+        Design.from_dict(spec)
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_the_example_designs_load(path):
+    d = Design.load(path)
+    assert d.name == path.stem and d.n_runs >= 20 and d.factors
+    list(d.runs())  # every config is valid
+
+
+# --------------------------------------------------------------- executors
+
+
+@pytest.mark.slow
+def test_sequential_process_pool_and_dask_give_identical_tables(tmp_path):
+    pytest.importorskip("distributed")
+    d = _design()
+    seq = sweep(d, store=tmp_path / "seq", executor="sequential")
+    pool = sweep(d, store=tmp_path / "pool", executor="process", workers=2)
+    dask = sweep(d, store=tmp_path / "dask", executor="local-dask", workers=2)
+    assert (seq.ran, pool.ran, dask.ran) == (12, 12, 12)
+    assert pool.executor == "process x2" and dask.executor == "local-dask x2"
+    a, b, c = (_comparable(load_results(tmp_path / n)) for n in ("seq", "pool", "dask"))
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a, c)
+    ra, rb = (
+        load_results(tmp_path / n, table="rounds").sort_values(["run_key", "round"],
+                                                               ignore_index=True)
+        for n in ("seq", "dask")
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(ra, rb)
+
+
+def test_a_stored_run_matches_a_bare_run(tmp_path):
+    d = _design(replications=1)
+    sweep(d, store=tmp_path, executor="sequential")
+    runs = load_results(tmp_path)
+    rounds = load_results(tmp_path, table="rounds")
+    cell, rep, cfg = next(iter(d.runs()))
+    bare = run(cfg)
+    row = runs[(runs.cell == cell) & (runs.replication == rep)].iloc[0]
+    assert row.run_key == run_key(cfg)
+    assert row.status == "ok" and pd.isna(row.error)
+    assert row.seed == cfg.seed and row.mechanism == cfg.mechanism
+    assert MarketConfig.from_dict(json.loads(row.config_json)) == cfg
+    for k in ("spend", "labels_bought", "aggregated_accuracy", "dollars_per_correct"):
+        assert row[k] == pytest.approx(bare.summary[k], nan_ok=True)
+    assert row.rounds_run == bare.summary["rounds"]
+    mine = rounds[rounds.run_key == row.run_key].drop(
+        columns=["run_key", "cell", "replication", "seed", "mechanism", "budget"]
+    )
+    pd.testing.assert_frame_equal(mine.reset_index(drop=True), bare.metrics, check_dtype=False)
+    # one row per (cell, replication); rounds carry the factor columns
+    assert not runs.duplicated(["cell", "replication"]).any()
+    assert {"mechanism", "budget", "round", "mean_price"} <= set(rounds.columns)
+
+
+def test_rerunning_skips_what_is_stored_and_more_replications_add_runs(tmp_path):
+    first = sweep(_design(replications=2), store=tmp_path, executor="sequential")
+    again = sweep(_design(replications=2), store=tmp_path, executor="sequential")
+    assert (first.ran, again.ran, again.skipped) == (12, 0, 12)
+    before = load_results(tmp_path)
+    more = sweep(_design(replications=3), store=tmp_path, executor="sequential")
+    assert (more.skipped, more.ran) == (12, 6)
+    after = load_results(tmp_path)
+    assert len(after) == 18
+    kept = after[after.run_key.isin(before.run_key)]
+    pd.testing.assert_frame_equal(_comparable(kept), _comparable(before), check_exact=True)
+
+
+def test_run_functions_must_be_importable(tmp_path):
+    with pytest.raises(SweepError, match="not importable"):
+        sweep(_design(), store=tmp_path, run_fn=lambda cfg: run(cfg))
+
+
+# ------------------------------------------------------------------ failures
+
+
+def test_a_run_that_raises_is_recorded_and_the_others_complete(tmp_path):
+    d = _design(replications=2, budgets=(60.0, BAD_BUDGET))
+    out = sweep(d, store=tmp_path, executor="process", workers=2,
+                run_fn="tests.simulator.sweep_support:failing_run")  # fmt: skip
+    assert (out.ran, out.failed) == (12, 6)
+    runs = load_results(tmp_path)
+    bad = runs[runs.budget == BAD_BUDGET]
+    good = runs[runs.budget != BAD_BUDGET]
+    assert (bad.status == "error").all() and (good.status == "ok").all()
+    assert bad.error.str.contains("ValueError: no market at budget 123").all()
+    assert bad.traceback.str.contains("failing_run").all()
+    assert bad.spend.isna().all() and good.spend.notna().all()
+    # failures are data: a plain rerun keeps them, --retry-failed runs them again
+    assert sweep(d, store=tmp_path, executor="sequential",
+                 run_fn="tests.simulator.sweep_support:failing_run").ran == 0  # fmt: skip
+    retry = sweep(d, store=tmp_path, executor="sequential", retry_failed=True,
+                  run_fn="tests.simulator.sweep_support:failing_run")  # fmt: skip
+    assert (retry.ran, retry.failed) == (6, 6)
+    assert len(load_results(tmp_path)) == 12
+
+
+def test_a_worker_killed_mid_run_stops_the_sweep_and_a_rerun_completes(tmp_path, monkeypatch):
+    monkeypatch.setenv("SWEEP_CRASH_MARKER", str(tmp_path / "crashed"))
+    d = _design(replications=3, budgets=(60.0, BAD_BUDGET))
+    fn = "tests.simulator.sweep_support:crash_once"
+    with pytest.raises(SweepError, match="worker process died"):
+        sweep(d, store=tmp_path / "store", executor="process", workers=2, run_fn=fn)
+    stored = _files(tmp_path / "store")
+    assert (tmp_path / "crashed").exists()
+    out = sweep(d, store=tmp_path / "store", executor="process", workers=2, run_fn=fn)
+    runs = load_results(tmp_path / "store")
+    assert len(runs) == d.n_runs and (runs.status == "ok").all()
+    assert not runs.duplicated(["cell", "replication"]).any()
+    assert out.skipped + out.ran == d.n_runs and out.ran >= 1
+    for rel, data in stored.items():  # finished before the kill: untouched
+        assert (tmp_path / "store" / rel).read_bytes() == data
+
+
+def _files(store: Path) -> dict[str, bytes]:
+    """The run shards the manifest lists, with their bytes."""
+    out = {}
+    for line in (store / "manifest.jsonl").read_text().splitlines():
+        for rel in json.loads(line)["files"]:
+            out[rel] = (store / rel).read_bytes()
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_a_killed_sweep_resumes_with_one_row_per_run(tmp_path, sig):
+    """Kill the whole sweep (parent and workers: kill -9, or Ctrl-C) mid-way;
+    the rerun keeps every stored run byte for byte and runs only the rest."""
+    store = tmp_path / "store"
+    script = textwrap.dedent(
+        f"""
+        from simulator.sweeps import Design, sweep
+        d = Design.grid({{"mechanism": ["vickrey", "first-price"], "budget": [60.0, 120.0]}},
+                        base={TINY!r}, replications=6, seed=7, name="tiny")
+        if __name__ == "__main__":
+            try:
+                sweep(d, store={str(store)!r}, executor="process", workers=2,
+                      run_fn="tests.simulator.sweep_support:slow_run")
+            except KeyboardInterrupt:
+                raise SystemExit(130)
+        """
+    )
+    (tmp_path / "job.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "job.py")],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    manifest = store / "manifest.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if manifest.exists() and len(manifest.read_text().splitlines()) >= 6:
+            break
+        if proc.poll() is not None:
+            pytest.fail("the sweep ended before it could be killed")
+        time.sleep(0.05)
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:  # Ctrl-C: a clean stop that says how to resume
+        assert proc.returncode == 130, err.decode()
+        assert "run the same sweep again to resume" in err.decode()
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    stored = _files(store)
+    n_stored = len(manifest.read_text().splitlines())
+    assert 6 <= n_stored < 24
+    d = Design.grid({"mechanism": ["vickrey", "first-price"], "budget": [60.0, 120.0]},
+                    base=TINY, replications=6, seed=7, name="tiny")  # fmt: skip
+    out = sweep(d, store=store, executor="process", workers=2,
+                run_fn="tests.simulator.sweep_support:slow_run")  # fmt: skip
+    assert out.skipped >= n_stored and out.skipped + out.ran == 24
+    runs = load_results(store)
+    assert len(runs) == 24 and (runs.status == "ok").all()
+    assert not runs.duplicated(["cell", "replication"]).any()
+    for rel, data in stored.items():
+        assert (store / rel).read_bytes() == data
+    assert not verify_store(store)
+
+
+# -------------------------------------------------------------- the store
+
+
+def test_a_truncated_or_altered_shard_is_detected_and_rerun(tmp_path):
+    d = _design(replications=1)
+    sweep(d, store=tmp_path, executor="sequential")
+    keys = sorted(load_results(tmp_path).run_key)
+    run_shard = tmp_path / "runs" / f"{keys[0]}.parquet"
+    run_shard.write_bytes(run_shard.read_bytes()[:-40])  # truncated
+    rounds_shard = tmp_path / "rounds" / f"{keys[1]}.parquet"
+    data = bytearray(rounds_shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte flipped
+    rounds_shard.write_bytes(bytes(data))
+    assert set(verify_store(tmp_path)) == {keys[0], keys[1]}
+    with pytest.raises(SweepError, match="2 run"):
+        load_results(tmp_path)
+    with pytest.warns(UserWarning, match="corrupted"):
+        partial = load_results(tmp_path, on_corrupt="skip")
+    assert len(partial) == 4 and not set(partial.run_key) & {keys[0], keys[1]}
+    with pytest.warns(UserWarning, match="running it again"):
+        out = sweep(d, store=tmp_path, executor="sequential")
+    assert (out.repaired, out.ran, out.skipped) == (2, 2, 4)
+    assert not verify_store(tmp_path)
+    fixed = load_results(tmp_path)
+    assert len(fixed) == 6 and (fixed.status == "ok").all()
+
+
+def test_a_complete_shard_missing_from_the_manifest_is_indexed_not_rerun(tmp_path):
+    d = _design(replications=1)
+    sweep(d, store=tmp_path, executor="sequential")
+    manifest = tmp_path / "manifest.jsonl"
+    lines = manifest.read_text().splitlines(keepends=True)
+    # the parent was killed after the worker's rename, mid-way through the line
+    manifest.write_text("".join(lines[:-1]) + lines[-1][:25])
+    with pytest.warns(UserWarning, match="not in the manifest"):
+        assert len(load_results(tmp_path)) == 5
+    out = sweep(d, store=tmp_path, executor="sequential")
+    assert (out.recovered, out.ran) == (1, 0)
+    assert len(load_results(tmp_path)) == 6
+    # later appends start on a fresh line after the torn one
+    assert all(json.loads(x) for x in manifest.read_text().splitlines()[-1:])
+
+
+def test_an_unreadable_orphan_shard_is_rerun(tmp_path):
+    d = _design(replications=1)
+    sweep(d, store=tmp_path, executor="sequential")
+    manifest = tmp_path / "manifest.jsonl"
+    lines = manifest.read_text().splitlines(keepends=True)
+    manifest.write_text("".join(lines[:-1]))
+    key = json.loads(lines[-1])["key"]
+    shard = tmp_path / "runs" / f"{key}.parquet"
+    shard.write_bytes(b"PAR1 not really")
+    out = sweep(d, store=tmp_path, executor="sequential")
+    assert (out.recovered, out.repaired, out.ran) == (0, 1, 1)
+    assert len(load_results(tmp_path)) == 6
+
+
+def test_load_results_refuses_what_is_not_a_store(tmp_path):
+    with pytest.raises(SweepError, match="not a sweep store"):
+        load_results(tmp_path)
+    with pytest.raises(ValueError, match="table"):
+        load_results(tmp_path, table="nope")
+
+
+def test_duckdb_style_reading_with_pyarrow_dataset(tmp_path):
+    """The documented layout: runs/*.parquet read as one dataset."""
+    import pyarrow.dataset as ds
+
+    sweep(_design(replications=1), store=tmp_path, executor="sequential")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = ds.dataset(tmp_path / "runs", format="parquet").to_table().to_pandas()
+    assert len(table) == 6 and {"mechanism", "budget", "dollars_per_correct"} <= set(table)
+
+
+def test_labels_and_dataset_tables_on_demand(tmp_path):
+    sweep(_design(replications=1), store=tmp_path, executor="sequential",
+          tables=("rounds", "labels", "dataset"))  # fmt: skip
+    labels = load_results(tmp_path, table="labels")
+    runs = load_results(tmp_path)
+    assert set(labels.run_key) == set(runs.run_key)
+    assert labels.groupby("run_key").size().to_dict() == runs.set_index(
+        "run_key").labels_bought.astype(int).to_dict()  # fmt: skip
+    assert len(load_results(tmp_path, table="dataset"))
+    with pytest.raises(ValueError, match="tables"):
+        sweep(_design(), store=tmp_path / "x", tables=("labels",))
+
+
+# --------------------------------------------------------- command and report
+
+
+def test_sweep_and_report_commands(tmp_path, capsys):
+    from simulator.cli import main
+
+    design = tmp_path / "design.yaml"
+    design.write_text(
+        "name: cli\nbase: " + json.dumps(TINY) + "\n"
+        "grid:\n  mechanism: [vickrey, fixed-price]\n  budget: [60, 120]\n"
+        "replications: 3\nseed: 1\n"
+    )
+    store = tmp_path / "store"
+    assert main(["sweep", str(design), "--out", str(store), "--executor", "sequential",
+                 "--quiet"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "12 runs in the design: 0 already stored, 12 run now (0 failed)" in out
+    assert main(["sweep", str(design), "--out", str(store), "--quiet"]) == 0
+    assert "12 already stored, 0 run now" in capsys.readouterr().out
+    assert main(["report", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "4 cells, 12 runs" in out and "dollars_per_correct" in out
+    cells = pd.read_csv(store / "report" / "cells.csv")
+    assert len(cells) == 4 and (cells.runs == 3).all()
+    runs = load_results(store)
+    grp = runs[(runs.mechanism == "vickrey") & (runs.budget == 60)].spend
+    row = cells[(cells.mechanism == "vickrey") & (cells.budget == 60)].iloc[0]
+    assert row.spend == pytest.approx(grp.mean())
+    for name in ("metrics_vs_budget", "rounds_at_budget_120"):
+        for ext in ("png", "svg"):
+            assert (store / "report" / f"{name}.{ext}").stat().st_size > 1000
+
+
+def test_report_command_on_a_missing_store(tmp_path, capsys):
+    from simulator.cli import main
+
+    assert main(["report", str(tmp_path / "nothing")]) == 1
+    assert "not a sweep store" in capsys.readouterr().err
+
+
+def test_cell_table_counts_failures_and_gives_t_intervals():
+    from simulator.metrics import confidence_interval
+    from simulator.report import cell_table
+
+    runs = pd.DataFrame(
+        {
+            "mechanism": ["a"] * 4 + ["b"] * 3,
+            "status": ["ok", "ok", "ok", "error", "ok", "ok", "ok"],
+            "spend": [1.0, 2.0, 4.0, np.nan, 3.0, 3.0, 6.0],
+        }
+    )
+    t = cell_table(runs, ["mechanism"], ["spend", "not_a_column"]).set_index("mechanism")
+    assert t.loc["a", "runs"] == 3 and t.loc["a", "failed"] == 1
+    mean, lo, hi = confidence_interval(np.array([1.0, 2.0, 4.0]))
+    assert (t.loc["a", "spend"], t.loc["a", "spend_lo"], t.loc["a", "spend_hi"]) == (mean, lo, hi)
+    assert "not_a_column" not in t.columns
+
+
+def test_one_sweep_at_a_time_per_store_and_stale_temp_files_go(tmp_path):
+    from simulator.sweeps import _Store
+
+    with _Store(tmp_path).lock(), pytest.raises(SweepError, match="in use by another sweep"):
+        sweep(_design(), store=tmp_path, executor="sequential")
+    (tmp_path / "runs").mkdir(exist_ok=True)
+    stale = tmp_path / "runs" / ".abc.parquet.x1.tmp"
+    stale.write_bytes(b"half a shard")
+    sweep(_design(replications=1), store=tmp_path, executor="sequential")
+    assert not stale.exists() and len(load_results(tmp_path)) == 6
