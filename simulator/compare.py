@@ -17,7 +17,7 @@ import pandas as pd
 import mechanisms
 
 from .config import MarketConfig
-from .metrics import confidence_interval
+from .report import cell_table, format_cells
 from .results import run
 
 HEADLINES = (
@@ -82,33 +82,9 @@ def summary_table(runs: pd.DataFrame, budget: float | None = None) -> pd.DataFra
     """Mean and 95% CI per mechanism of the headline figures (at one budget)."""
     if budget is not None:
         runs = runs[np.isclose(runs.budget, budget)]
-    rows = []
-    for name, grp in runs.groupby("mechanism", sort=True):
-        row: dict = {"mechanism": name, "runs": len(grp)}
-        for col in HEADLINES:
-            mean, lo, hi = confidence_interval(grp[col].to_numpy(dtype=float))
-            row[col] = mean
-            row[f"{col}_lo"] = lo
-            row[f"{col}_hi"] = hi
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _num(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+    return cell_table(runs, ["mechanism"], HEADLINES)
 
 
 def format_table(table: pd.DataFrame) -> str:
     """``mean [lo, hi]`` strings for printing."""
-    out = pd.DataFrame({"mechanism": table.mechanism})
-    for col in HEADLINES:
-
-        def fmt(r, c=col):
-            if not np.isfinite(r[c]):
-                return "n/a"
-            if not np.isfinite(r[f"{c}_lo"]):
-                return _num(r[c])
-            return f"{_num(r[c])} [{_num(r[f'{c}_lo'])}, {_num(r[f'{c}_hi'])}]"
-
-        out[col] = table.apply(fmt, axis=1)
-    return out.to_string(index=False)
+    return format_cells(table, ["mechanism"], HEADLINES)

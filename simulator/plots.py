@@ -155,11 +155,20 @@ def plot_metrics_vs(
             ax.plot(grp[x], grp[m], marker=marker, color=colour, label=name or None)
             ax.fill_between(grp[x], grp[f"{m}_lo"], grp[f"{m}_hi"], color=colour, alpha=0.15,
                             linewidth=0)  # fmt: skip
+    return _finish(plt, fig, axes, x, metrics, bool(hue), path)
+
+
+def _finish(plt, fig, axes, x: str, metrics: list[str], legend: bool, path: Path) -> list[Path]:
+    """Label the panels, add the legend, save (PNG + SVG) and close."""
     for ax, m in zip(axes, metrics, strict=True):
+        if x == "round":
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(label(x))
         ax.set_ylabel(label(m))
         ax.grid(alpha=0.3)
-    if hue:
+    if legend:
         axes[0].legend(fontsize=8, frameon=False)
     paths = save(fig, path)
     plt.close(fig)
@@ -203,15 +212,4 @@ def plot_rounds(rounds: pd.DataFrame, hue: list[str], metrics: list[str], path: 
             mean, lo, hi = (np.array(v) for v in zip(*stats.to_numpy(), strict=True))
             ax.plot(stats.index, mean, color=colour, label=name or None)
             ax.fill_between(stats.index, lo, hi, color=colour, alpha=0.15, linewidth=0)
-    from matplotlib.ticker import MaxNLocator
-
-    for ax, m in zip(axes, metrics, strict=True):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("round")
-        ax.set_ylabel(label(m))
-        ax.grid(alpha=0.3)
-    if hue:
-        axes[0].legend(fontsize=8, frameon=False)
-    paths = save(fig, path)
-    plt.close(fig)
-    return paths
+    return _finish(plt, fig, axes, "round", metrics, bool(hue), path)

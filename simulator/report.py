@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .compare import HEADLINES
 from .metrics import confidence_interval
 
 FIGURE_METRICS = ("aggregated_accuracy", "dollars_per_correct", "annotator_profit",
@@ -27,9 +26,7 @@ ROUND_METRICS = ("mean_price", "mean_markup", "active_annotators")
 """Per-round metrics the report plots over rounds."""
 
 
-def cell_table(
-    runs: pd.DataFrame, by: Sequence[str], metrics: Sequence[str] = HEADLINES
-) -> pd.DataFrame:
+def cell_table(runs: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
     """Mean and 95% CI of each metric per cell (one row per combination of ``by``).
 
     Failed runs (``status == "error"``) are counted in ``failed`` and left
@@ -93,7 +90,7 @@ def report(
     store: str | os.PathLike,
     out: str | os.PathLike | None = None,
     *,
-    metrics: Sequence[str] = HEADLINES,
+    metrics: Sequence[str] | None = None,
     figures: bool = True,
 ) -> tuple[pd.DataFrame, list[Path]]:
     """Per-cell means with 95% CIs of a sweep store, and its standard figures.
@@ -104,9 +101,11 @@ def report(
     or bars per cell when no factor is numeric; and, when the store has
     per-round tables, the per-round metrics over rounds.
 
-    Returns ``(cells, figure paths)``.
+    ``metrics`` defaults to the headline metrics of
+    :data:`simulator.compare.HEADLINES`. Returns ``(cells, figure paths)``.
     """
     from . import plots
+    from .compare import HEADLINES
     from .sweeps import factors as store_factors
     from .sweeps import load_results
 
@@ -114,7 +113,7 @@ def report(
     if runs.empty:
         raise ValueError(f"{store}: the store holds no runs yet")
     by = store_factors(store, runs)
-    table = cell_table(runs, by, metrics)
+    table = cell_table(runs, by, HEADLINES if metrics is None else metrics)
     out = Path(out) if out is not None else Path(store) / "report"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "cells.csv", index=False)
