@@ -9,12 +9,33 @@ outcome.
 
 from __future__ import annotations
 
+import itertools
+import weakref
+
 import mesa
 import numpy as np
 
 from .strategies import MarketInfo, RoundFeedback, Strategy
 
 KINDS = ("honest", "spammer", "adversary")
+
+
+class _IdCounters(weakref.WeakKeyDictionary):
+    """Per-model ``unique_id`` counters that do not keep finished models alive.
+
+    Mesa 3.3's ``Agent._ids`` is a class-wide ``defaultdict`` keyed by model,
+    so every model that ever created an agent (and through it all its agents
+    and tables) stays in memory: about 30 MB per market run, without end in a
+    long sweep. Keyed weakly, a model's counter goes with the model.
+    """
+
+    def __getitem__(self, model):
+        try:
+            return super().__getitem__(model)
+        except KeyError:
+            counter = itertools.count(1)
+            self[model] = counter
+            return counter
 
 
 class Annotator(mesa.Agent):
@@ -31,6 +52,8 @@ class Annotator(mesa.Agent):
         own_rng: its own generator, spawned from the run's seed tree, so adding an
             annotator never shifts another's draws.
     """
+
+    _ids = _IdCounters()
 
     def __init__(
         self,

@@ -110,7 +110,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -952,33 +952,36 @@ def _sweep(design, st, fn, tables, executor, workers, retry_failed, progress, ma
     st.append(recovered)
     entries.update({r["key"]: r for r in recovered})
 
-    todo: list[RunTask] = []
-    skipped = repaired = 0
-    for cell, rep, cfg in design.runs():
-        key = run_key(cfg, fn)
-        entry = entries.get(key)
-        if entry is not None:
-            why = st.check(entry)
-            if why is None and not (retry_failed and entry["status"] == "error"):
-                skipped += 1
-                continue
-            if why is not None:
-                repaired += 1
-                warnings.warn(f"{st.path}: run {key} {why}; running it again", stacklevel=3)
-        todo.append(RunTask(key, cell, rep, cfg.to_dict(), str(st.path), fn, tables, design.name))
-    repaired += len(unreadable)
-
-    ex, owned, label = _executor(executor, len(todo), workers, max_tasks)
+    counts = {"skipped": 0, "repaired": len(unreadable)}
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=design.n_runs, initial=skipped, unit="run", desc=design.name,
-                   dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(total=design.n_runs, unit="run", desc=design.name, dynamic_ncols=True)
+
+    def todo() -> Iterator[RunTask]:
+        """The runs not yet stored, made one at a time (memory flat in the number of runs)."""
+        for cell, rep, cfg in design.runs():
+            key = run_key(cfg, fn)
+            entry = entries.get(key)
+            if entry is not None:
+                why = st.check(entry)
+                if why is None and not (retry_failed and entry["status"] == "error"):
+                    counts["skipped"] += 1
+                    if bar is not None:
+                        bar.update(1)
+                    continue
+                if why is not None:
+                    counts["repaired"] += 1
+                    warnings.warn(f"{st.path}: run {key} {why}; running it again", stacklevel=4)
+            yield RunTask(key, cell, rep, cfg.to_dict(), str(st.path), fn, tables, design.name)
+
+    # the executor is chosen on the runs left to do if every stored run is in this design
+    ex, owned, label = _executor(executor, design.n_runs - len(entries), workers, max_tasks)
     ran = failed = 0
     interrupted = False
     try:
-        for receipt in _map(ex, todo, _in_flight(ex, workers)):
+        for receipt in _map(ex, todo(), _in_flight(ex, workers)):
             st.append([receipt])
             ran += 1
             failed += receipt["status"] == "error"
@@ -988,7 +991,8 @@ def _sweep(design, st, fn, tables, executor, workers, retry_failed, progress, ma
     except KeyboardInterrupt:
         interrupted = True
         print(
-            f"\ninterrupted: {skipped + ran} of {design.n_runs} runs are stored in {st.path}; "
+            f"\ninterrupted: {counts['skipped'] + ran} of {design.n_runs} runs are stored in "
+            f"{st.path}; "
             "run the same sweep again to resume",
             file=sys.stderr,
         )
@@ -1001,11 +1005,11 @@ def _sweep(design, st, fn, tables, executor, workers, retry_failed, progress, ma
     return SweepOutcome(
         store=st.path,
         planned=design.n_runs,
-        skipped=skipped,
+        skipped=counts["skipped"],
         ran=ran,
         failed=failed,
         recovered=len(recovered),
-        repaired=repaired,
+        repaired=counts["repaired"],
         elapsed_s=time.perf_counter() - t0,
         executor=label,
     )
@@ -1094,7 +1098,7 @@ def _in_flight(ex: cf.Executor, workers: int | None) -> int:
     return max(4, 2 * int(n))
 
 
-def _map(ex: cf.Executor, tasks: Sequence[RunTask], limit: int) -> Iterator[dict]:
+def _map(ex: cf.Executor, tasks: Iterable[RunTask], limit: int) -> Iterator[dict]:
     """Receipts as runs finish, with at most ``limit`` submitted at once (so the
     parent's memory does not grow with the number of runs)."""
     pending: dict[cf.Future, RunTask] = {}

@@ -379,3 +379,17 @@ def test_informativeness_score_shuts_out_coin_flippers():
     share = [r.labels.annotator.isin(spammers).mean() for r in (acc, inf)]
     assert share[0] > 0.05 and share[1] < share[0] / 5
     assert inf.summary["raw_accuracy"] > acc.summary["raw_accuracy"]
+
+
+def test_finished_markets_are_freed():
+    """Mesa 3.3 keeps every model that made an agent in ``Agent._ids``; the
+    annotators' weakly keyed id counters let a finished market go."""
+    import gc
+
+    for seed in range(3):
+        run(MarketConfig(seed=seed, **{**SMALL, "rounds": 2}))
+    model = MarketModel(MarketConfig(**SMALL))
+    assert [a.unique_id for a in list(model.agents)[:3]] == [1, 2, 3]
+    del model
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, MarketModel)]
