@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 OUT    ?= results/compare
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean strip-notebooks
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_mechanisms.py
+
+strip-notebooks: $(VENV)/.installed-test  # clear outputs before committing notebooks
+	$(PY) notebooks/strip_outputs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -267,6 +267,19 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated metrics for the table (default: the headline metrics)",
     )
     rep.add_argument("--no-figures", action="store_true", help="only the table")
+
+    dash = sub.add_parser(
+        "dashboard",
+        help="an interactive market in the browser (Mesa SolaraViz)",
+        description="Serve the interactive market (simulator/dashboard.py, a Mesa SolaraViz "
+        "app): knobs for the mechanism, budget, k, population, cost-quality correlation, "
+        "strategy mix and seed (applied on Reset); Step / play / pause; per-round plots "
+        "and the latest round's winners. Open the printed address in a browser; Ctrl-C "
+        "stops the server.",
+    )
+    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    dash.add_argument("--port", type=int, default=8765, help="port (%(default)s; 0: any free)")
+    dash.add_argument("--open", action="store_true", help="open a browser tab")
     return parser
 
 
@@ -286,7 +299,7 @@ def _cmd_compare(args) -> int:
     import mechanisms
 
     from .compare import compare_runs, format_table, summary_table
-    from .plots import plot_vs_budget
+    from .plots import cost_vs_budget, save
 
     config = config_from_args(args)
     names = (
@@ -321,7 +334,7 @@ def _cmd_compare(args) -> int:
     _atomic(args.out / "table.parquet", lambda p: table.to_parquet(p, index=False))
     _atomic(args.out / "table.csv", lambda p: table.to_csv(p, index=False))
     config.save(args.out / "config.yaml")
-    figs = plot_vs_budget(runs, args.out / "accuracy_cost_vs_budget")
+    figs = save(cost_vs_budget(runs), args.out / "accuracy_cost_vs_budget")
     print(
         f"\nwrote {args.out}/runs.parquet, table.parquet, table.csv, config.yaml, "
         + ", ".join(p.name for p in figs)
@@ -333,7 +346,7 @@ def _cmd_efficiency(args) -> int:
     from rlhf.efficiency import budget_curve
 
     from .efficiency import efficiency_runs
-    from .plots import plot_quality_vs_dollars
+    from .plots import quality_vs_dollars, save
     from .results import _atomic
 
     config = config_from_args(args)
@@ -408,7 +421,7 @@ def _cmd_efficiency(args) -> int:
         if args.trainer == "proxy"
         else f"held-out accuracy (implicit reward, {args.trainer})"
     )
-    figs = plot_quality_vs_dollars(curve, args.out / "quality_vs_dollars", ylabel=ylabel)
+    figs = save(quality_vs_dollars(curve, ylabel=ylabel), args.out / "quality_vs_dollars")
     print(
         f"\nwrote {args.out}/cells.parquet, cells.csv, curve.csv, config.yaml, settings.json, "
         + ", ".join(p.name for p in figs)
@@ -505,6 +518,28 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_dashboard(args) -> int:
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("solara") is None:
+        print(
+            "error: the dashboard needs solara (the mesa[viz] extra): "
+            "pip install 'mesa[viz]>=3.3,<4' 'solara[assets]==1.58.2' 'ipyvuetify<2'",
+            file=sys.stderr,
+        )
+        return 1
+    cmd = [
+        sys.executable, "-m", "solara", "run", "simulator.dashboard", "--production",
+        "--host", args.host, "--port", str(args.port), "--open" if args.open else "--no-open",
+    ]  # fmt: skip
+    print(f"serving the market dashboard on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     pd.set_option("display.width", 200)
@@ -516,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         "mechanisms": _cmd_mechanisms,
         "sweep": _cmd_sweep,
         "report": _cmd_report,
+        "dashboard": _cmd_dashboard,
     }
     try:
         return commands[args.command](args)

@@ -125,12 +125,11 @@ def report(
     x = pick_x(runs, by)
     hue = [f for f in by if f != x]
     if x is not None:
-        paths += plots.plot_metrics_vs(
-            cell_table(runs, [*hue, x], fig_metrics), x, hue, fig_metrics,
-            out / f"metrics_vs_{x.replace('.', '_')}",
-        )  # fmt: skip
+        fig = plots.metric_vs(cell_table(runs, [*hue, x], fig_metrics), x, fig_metrics, hue)
+        paths += plots.save(fig, out / f"metrics_vs_{x.replace('.', '_')}")
     else:
-        paths += plots.plot_cell_bars(table, by, fig_metrics, out / "metrics_by_cell")
+        bars = plots.cell_bars(cell_table(runs, by, fig_metrics), by, fig_metrics)
+        paths += plots.save(bars, out / "metrics_by_cell")
     try:
         rounds = load_results(store, table="rounds")
     except Exception:  # a store without per-round tables
@@ -146,5 +145,6 @@ def report(
             top = rounds[x].max()
             rounds = rounds[rounds[x] == top]
             name = f"rounds_at_{x.replace('.', '_')}_{top:g}"
-        paths += plots.plot_rounds(rounds, hue if x is not None else by, rm, out / name)
+        fig = plots.over_rounds(rounds, rm, hue if x is not None else by)
+        paths += plots.save(fig, out / name)
     return table, paths

@@ -145,7 +145,8 @@ def run(
 
     Args:
         config: the run's parameters (default ``MarketConfig()``).
-        tasks: an optional task source (default: synthetic tasks from the config).
+        tasks: an optional task source (default: the one the config's
+            ``task_source`` names, see :func:`simulator.model.default_task_source`).
         progress: show a progress bar over rounds (tqdm).
     """
     config = config or MarketConfig()

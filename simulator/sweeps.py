@@ -79,7 +79,10 @@ Columns of ``runs/*.parquet`` (and of :func:`load_results`):
 DuckDB reads a store directly: ``SELECT mechanism, avg(dollars_per_correct)
 FROM read_parquet('store/runs/*.parquet', union_by_name=true) GROUP BY 1``;
 the ``rounds``/``labels``/``dataset`` shards carry ``run_key`` to join on.
-``pyarrow.dataset.dataset("store/runs")`` reads it too.
+With ``pyarrow.dataset`` pass the union of the shards' schemas
+(``schema=pyarrow.unify_schemas([...])``): some columns, such as
+``mechanism_params.price``, exist only in the shards of the runs that have
+them, and by default pyarrow takes the first file's schema and drops them.
 
 Executors
 ---------

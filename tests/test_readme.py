@@ -29,5 +29,14 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
 
 def test_readme_has_no_unfilled_placeholders():
     text = README.read_text()
-    for marker in ("CLAIM1_", "CLAIM2_", "CLAIM3", "CLAIMS_TABLE", "TABLE_MARKET", "TODO"):
+    for marker in (
+        "CLAIM1_",
+        "CLAIM2_",
+        "CLAIM3",
+        "CLAIMS_TABLE",
+        "TABLE_MARKET",
+        "TODO",
+        "NOTEBOOK_TABLE",
+        "NOTEBOOK_FIGURES",
+    ):
         assert marker not in text, marker

@@ -410,15 +410,26 @@ def test_load_results_refuses_what_is_not_a_store(tmp_path):
         load_results(tmp_path, table="nope")
 
 
-def test_duckdb_style_reading_with_pyarrow_dataset(tmp_path):
-    """The documented layout: runs/*.parquet read as one dataset."""
+def test_reading_the_store_with_pyarrow_dataset(tmp_path):
+    """The documented layout: runs/*.parquet read as one dataset, with the
+    union of the shards' schemas (mechanism_params.price is fixed-price's only)."""
+    import pyarrow as pa
     import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
     sweep(_design(replications=1), store=tmp_path, executor="sequential")
+    files = sorted((tmp_path / "runs").glob("*.parquet"))
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        table = ds.dataset(tmp_path / "runs", format="parquet").to_table().to_pandas()
+        table = ds.dataset(files, format="parquet", schema=schema).to_table().to_pandas()
     assert len(table) == 6 and {"mechanism", "budget", "dollars_per_correct"} <= set(table)
+    prices = table.set_index("mechanism")["mechanism_params.price"]
+    assert prices["fixed-price"].notna().all() and prices["vickrey"].isna().all()
+    ours = load_results(tmp_path).set_index("run_key")["mechanism_params.price"]
+    pd.testing.assert_series_equal(
+        table.set_index("run_key")["mechanism_params.price"].sort_index(), ours.sort_index()
+    )
 
 
 def test_labels_and_dataset_tables_on_demand(tmp_path):
@@ -467,6 +478,17 @@ def test_sweep_and_report_commands(tmp_path, capsys):
             assert (store / "report" / f"{name}.{ext}").stat().st_size > 1000
 
 
+def test_report_without_a_numeric_factor_draws_bars(tmp_path):
+    from simulator.report import report
+
+    d = Design.grid({"mechanism": ["vickrey", "first-price"]}, base=TINY, replications=2)
+    sweep(d, store=tmp_path / "s", executor="sequential")
+    table, paths = report(tmp_path / "s", tmp_path / "r")
+    assert len(table) == 2 and (table.runs == 2).all()
+    names = {p.name for p in paths}
+    assert {"metrics_by_cell.png", "metrics_by_cell.svg", "rounds.png", "rounds.svg"} <= names
+
+
 def test_report_command_on_a_missing_store(tmp_path, capsys):
     from simulator.cli import main
 
@@ -502,3 +524,19 @@ def test_one_sweep_at_a_time_per_store_and_stale_temp_files_go(tmp_path):
     stale.write_bytes(b"half a shard")
     sweep(_design(replications=1), store=tmp_path, executor="sequential")
     assert not stale.exists() and len(load_results(tmp_path)) == 6
+
+
+def test_a_sweep_that_trains_adds_dollar_efficiency(tmp_path):
+    """run_fn market_with_efficiency: the proxy's quality gain per dollar in each row."""
+    d = Design.grid(
+        {"mechanism": ["vickrey", "fixed-price"]},
+        base={"n_tasks": 60, "rounds": 2, "tasks_per_round": 30, "n_annotators": 30},
+    )
+    out = sweep(d, store=tmp_path, executor="sequential",
+                run_fn="simulator.sweeps:market_with_efficiency")  # fmt: skip
+    runs = load_results(tmp_path)
+    assert out.failed == 0 and len(runs) == 2
+    for col in ("quality_before", "quality_after", "gain", "per_dollar", "label_accuracy"):
+        assert runs[col].notna().all(), col
+    assert np.allclose(runs.gain, runs.quality_after - runs.quality_before)
+    assert np.allclose(runs.per_dollar, runs.gain / runs.spend)
