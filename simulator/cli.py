@@ -481,7 +481,8 @@ def _cmd_sweep(args) -> int:
     o = outcome
     print(
         f"{o.planned} runs in the design: {o.skipped} already stored, {o.ran} run now "
-        f"({o.failed} failed), {o.recovered} recovered, {o.repaired} repaired; "
+        f"({o.failed} failed), {o.recovered} recovered, {o.repaired} repaired, "
+        f"{o.lost} lost; "
         f"{o.elapsed_s:.1f} s on {o.executor}. Store: {o.store}"
     )
     if o.failed:

@@ -119,9 +119,9 @@ def report(
     table.to_csv(out / "cells.csv", index=False)
     table.to_parquet(out / "cells.parquet", index=False)
     paths: list[Path] = []
-    if not figures:
-        return table, paths
     fig_metrics = [m for m in FIGURE_METRICS if m in runs and runs[m].nunique() > 1]
+    if not figures or not fig_metrics:  # nothing varies (one run, or every run failed)
+        return table, paths
     x = pick_x(runs, by)
     hue = [f for f in by if f != x]
     if x is not None:

@@ -86,8 +86,8 @@ them, and by default pyarrow takes the first file's schema and drops them.
 
 Executors
 ---------
-Anything implementing ``concurrent.futures.Executor``. By default a sweep of
-at most :data:`SEQUENTIAL_MAX` runs to do runs in this process; larger ones use
+Anything implementing ``concurrent.futures.Executor``. By default a sweep with
+at most :data:`SEQUENTIAL_MAX` runs left to do runs in this process; larger ones use
 a ``ProcessPoolExecutor`` (``spawn``, ``max_tasks_per_child`` to cap leaks)
 with one worker per core. ``executor="local-dask"`` starts a local Dask
 cluster; ``executor="tcp://host:8786"`` connects to an existing Dask scheduler
@@ -121,7 +121,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, MarketConfig, _canonical
+from .config import ConfigError, MarketConfig
 
 __all__ = [
     "DEFAULT_RUN_FN",
@@ -332,10 +332,9 @@ class Design:
             if not isinstance(configs, Sequence) or isinstance(configs, str) or not configs:
                 raise ConfigError("configs: must be a non-empty list of config mappings")
             cells = [dict(c) for c in configs]
-            factors = sorted({k for c in cells for k in c if k != "seed"}, key=_field_order)
             replications = d.get("replications")
         else:
-            cells, factors = [], []
+            cells = []
             for g in grids:  # a list of grids: the union of their factorials
                 for key, values in g.items():
                     if isinstance(values, str) or not isinstance(values, Sequence) or not values:
@@ -343,15 +342,19 @@ class Design:
                 keys = list(g)
                 cells += [dict(zip(keys, combo, strict=True)) for combo in itertools.product(
                     *(g[k] for k in keys))]  # fmt: skip
-                factors += [k for k in keys if k not in factors]
             if sample:
                 points = _sample_points(sample, seed)
                 cells = [{**c, **p} for c in cells for p in points]
-                factors += [k for k in points[0] if k not in factors]
             replications = d.get("replications", 1)
         for c in cells:
             _check_keys(c)
         _check_keys(base)
+        if configs is None and replications is not None and any("seed" in c for c in cells):
+            raise ConfigError(
+                "seed: cannot be a factor when the design has replications (each replication "
+                "sets the seed); use replications, or a configs design with replications: null"
+            )
+        factors = _varying(cells)
         return cls(
             base=base,
             cells=tuple(cells),
@@ -383,6 +386,17 @@ class Design:
         data = dict(data or {})
         data.setdefault("name", path.stem)
         return cls.from_dict(data)
+
+
+def _varying(cells: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The dotted names whose values differ between cells (dict values flattened),
+    in order of first appearance; ``seed`` is never a factor."""
+    flat = [_flatten(c) for c in cells]
+    names: list[str] = []
+    for f in flat:
+        names += [k for k in f if k not in names and k != "seed"]
+    missing = object()
+    return [n for n in names if len({repr(f.get(n, missing)) for f in flat}) > 1]
 
 
 def _field_order(name: str) -> int:
@@ -421,14 +435,19 @@ def _apply(cfg: MarketConfig, changes: Mapping[str, Any]) -> MarketConfig:
     params_given = any(
         k == "mechanism_params" or k.startswith("mechanism_params.") for k in changes
     )
-    if "mechanism" in changes and not params_given and d["mechanism"] != cfg.mechanism:
+    market_changed = any(k.split(".")[0] in ("mechanism", "cost", "reserve") for k in changes)
+    if market_changed and not params_given:
         from .compare import default_params
 
-        # the comparison defaults, computed on the changed config with the old mechanism
-        probe = MarketConfig.from_dict(
-            {**d, "mechanism": cfg.mechanism, "mechanism_params": cfg.mechanism_params}
-        )
-        d["mechanism_params"] = default_params(d["mechanism"], probe)
+        def defaults(name: str, fields: dict) -> dict:
+            # the comparison defaults depend on the cost distribution and the reserve only
+            probe = MarketConfig.from_dict({**fields, "mechanism": "vickrey",
+                                            "mechanism_params": {}})  # fmt: skip
+            return default_params(name, probe)
+
+        was_default = cfg.mechanism_params == defaults(cfg.mechanism, cfg.to_dict())
+        if d["mechanism"] != cfg.mechanism or was_default:
+            d["mechanism_params"] = defaults(d["mechanism"], d)
     return MarketConfig.from_dict(d)
 
 
@@ -554,9 +573,29 @@ class RunTask:
 
 
 def run_key(config: MarketConfig, run_fn: str = DEFAULT_RUN_FN) -> str:
-    """The store key of a run: a hash of its config (seed included) and run function."""
-    text = json.dumps(_canonical(config.to_dict()), sort_keys=True) + "|" + run_fn
+    """The store key of a run: a hash of its config (seed included) and run function.
+
+    Equal numbers hash alike (``1`` and ``1.0`` in ``mechanism_params``), and
+    integers stay exact (two seeds never share a key)."""
+    text = json.dumps(_key_form(config.to_dict()), sort_keys=True) + "|" + run_fn
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _key_form(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _key_form(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_key_form(v) for v in x]
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, int | np.integer):
+        return int(x)
+    if isinstance(x, float | np.floating):
+        v = float(x) + 0.0
+        if math.isfinite(v) and v.is_integer() and abs(v) < 2**53:
+            return int(v)
+        return "inf" if v == math.inf else "-inf" if v == -math.inf else v
+    return x
 
 
 def execute(task: RunTask) -> dict:
@@ -865,6 +904,8 @@ class SweepOutcome:
         repaired: stored runs whose shards were corrupted or missing, rerun.
         elapsed_s: wall time of the sweep.
         executor: which executor ran it.
+        lost: runs the executor could not run (e.g. a Dask worker died for good);
+            they are not stored, so the next sweep runs them again.
     """
 
     store: Path
@@ -876,6 +917,7 @@ class SweepOutcome:
     repaired: int
     elapsed_s: float
     executor: str
+    lost: int = 0
 
     def results(self, **kwargs) -> pd.DataFrame:
         """``load_results(self.store, **kwargs)``."""
@@ -907,9 +949,10 @@ def sweep(
         design: a :class:`Design`, a design mapping, a design file's path, or
             a list of configs.
         store: the results directory (created if needed; shared by all workers).
-        executor: None (sequential for at most :data:`SEQUENTIAL_MAX` runs to
-            do, else a local process pool), ``"sequential"``, ``"process"``,
-            ``"local-dask"``, a Dask scheduler address (``"tcp://host:8786"``),
+        executor: None (in this process when at most :data:`SEQUENTIAL_MAX`
+            runs of the design remain to be done, else a local process pool),
+            ``"sequential"``, ``"process"``, ``"local-dask"``, a Dask scheduler
+            address (``"tcp://host:8786"``),
             or any ``concurrent.futures.Executor`` (left running afterwards).
         workers: processes for ``"process"`` / ``"local-dask"`` (default: cores).
         replications: overrides the design's replications.
@@ -940,7 +983,7 @@ def sweep(
     if bad or "rounds" not in tables:
         raise ValueError(f"tables: must include 'rounds' and be among {TABLES}, got {tables}")
     fn = _fn_name(run_fn if run_fn is not None else design.run_fn)
-    st = _Store(store)
+    st = _Store(Path(store).resolve())  # workers elsewhere need the absolute path
     with st.lock():
         return _sweep(design, st, fn, tables, executor, workers, retry_failed, progress,
                       max_tasks_per_child, t0)  # fmt: skip
@@ -955,36 +998,70 @@ def _sweep(design, st, fn, tables, executor, workers, retry_failed, progress, ma
     st.append(recovered)
     entries.update({r["key"]: r for r in recovered})
 
-    counts = {"skipped": 0, "repaired": len(unreadable)}
+    # first pass: every run's key (two cells giving the same run are refused) and
+    # which runs are still to do; the tasks themselves are made lazily in the second
+    keys: list[str] = []
+    where: dict[str, tuple[int, int]] = {}
+    for cell, rep, cfg in design.runs():
+        key = run_key(cfg, fn)
+        if key in where:
+            c0, r0 = where[key]
+            raise ConfigError(
+                f"design {design.name!r}: cell {cell} ({_show(design.cells[cell])}) and cell "
+                f"{c0} ({_show(design.cells[c0])}) are the same run (replications {rep} and "
+                f"{r0}); the design's cells overlap, remove the repeat"
+            )
+        where[key] = (cell, rep)
+        keys.append(key)
+    del where
+    to_run: set[str] = set()
+    skipped, repaired = 0, len(unreadable)
+    for key in keys:
+        entry = entries.get(key)
+        if entry is None:
+            to_run.add(key)
+            continue
+        why = st.check(entry)
+        if why is not None:
+            repaired += 1
+            warnings.warn(f"{st.path}: run {key} {why}; running it again", stacklevel=3)
+            to_run.add(key)
+        elif entry["status"] == "error":
+            if retry_failed:
+                to_run.add(key)
+            else:
+                skipped += 1
+        elif any(f"{t}/{key}.parquet" not in entry["files"] for t in tables):
+            to_run.add(key)  # stored without a table asked for now: run it again to add it
+        else:
+            skipped += 1
+
+    def todo() -> Iterator[RunTask]:
+        """The runs to do, made one at a time (memory flat in the number of runs)."""
+        for (cell, rep, cfg), key in zip(design.runs(), keys, strict=True):
+            if key in to_run:
+                yield RunTask(key, cell, rep, cfg.to_dict(), str(st.path), fn, tables,
+                              design.name)  # fmt: skip
+
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=design.n_runs, unit="run", desc=design.name, dynamic_ncols=True)
-
-    def todo() -> Iterator[RunTask]:
-        """The runs not yet stored, made one at a time (memory flat in the number of runs)."""
-        for cell, rep, cfg in design.runs():
-            key = run_key(cfg, fn)
-            entry = entries.get(key)
-            if entry is not None:
-                why = st.check(entry)
-                if why is None and not (retry_failed and entry["status"] == "error"):
-                    counts["skipped"] += 1
-                    if bar is not None:
-                        bar.update(1)
-                    continue
-                if why is not None:
-                    counts["repaired"] += 1
-                    warnings.warn(f"{st.path}: run {key} {why}; running it again", stacklevel=4)
-            yield RunTask(key, cell, rep, cfg.to_dict(), str(st.path), fn, tables, design.name)
-
-    # the executor is chosen on the runs left to do if every stored run is in this design
-    ex, owned, label = _executor(executor, design.n_runs - len(entries), workers, max_tasks)
-    ran = failed = 0
+        bar = tqdm(total=design.n_runs, initial=skipped, unit="run", desc=design.name,
+                   dynamic_ncols=True)  # fmt: skip
+    ex, owned, label = _executor(executor, len(to_run), workers, max_tasks)
+    ran = failed = lost = 0
     interrupted = False
     try:
-        for receipt in _map(ex, todo(), _in_flight(ex, workers)):
+        for receipt in _map(ex, todo(), _limit(ex, workers)):
+            if receipt.get("lost"):
+                lost += 1
+                warnings.warn(
+                    f"{st.path}: the executor lost run {receipt['key']} ({receipt['error']}); "
+                    "it is not stored, so the next sweep runs it again",
+                    stacklevel=3,
+                )
+                continue
             st.append([receipt])
             ran += 1
             failed += receipt["status"] == "error"
@@ -994,8 +1071,7 @@ def _sweep(design, st, fn, tables, executor, workers, retry_failed, progress, ma
     except KeyboardInterrupt:
         interrupted = True
         print(
-            f"\ninterrupted: {counts['skipped'] + ran} of {design.n_runs} runs are stored in "
-            f"{st.path}; "
+            f"\ninterrupted: {skipped + ran} of {design.n_runs} runs are stored in {st.path}; "
             "run the same sweep again to resume",
             file=sys.stderr,
         )
@@ -1008,13 +1084,14 @@ def _sweep(design, st, fn, tables, executor, workers, retry_failed, progress, ma
     return SweepOutcome(
         store=st.path,
         planned=design.n_runs,
-        skipped=counts["skipped"],
+        skipped=skipped,
         ran=ran,
         failed=failed,
         recovered=len(recovered),
-        repaired=counts["repaired"],
+        repaired=repaired,
         elapsed_s=time.perf_counter() - t0,
         executor=label,
+        lost=lost,
     )
 
 
@@ -1094,21 +1171,38 @@ def _executor(spec, n_todo: int, workers: int | None, max_tasks: int):
     )
 
 
-def _in_flight(ex: cf.Executor, workers: int | None) -> int:
+def _limit(ex: cf.Executor, workers: int | None) -> Callable[[], int]:
+    """How many runs to keep submitted at once: two per worker (at least 4). For a
+    Dask cluster the worker threads are counted on the scheduler, every few seconds
+    (a cluster may grow while the sweep runs)."""
     if isinstance(ex, _Sequential):
-        return 1
+        return lambda: 1
+    client = getattr(ex, "_client", None)
+    if client is not None and hasattr(client, "nthreads"):
+        state = {"checked": -math.inf, "limit": 4}
+
+        def dask_limit() -> int:
+            now = time.monotonic()
+            if now - state["checked"] > 5.0:
+                with contextlib.suppress(Exception):
+                    state["limit"] = max(4, 2 * sum(client.nthreads().values()))
+                state["checked"] = now
+            return state["limit"]
+
+        return dask_limit
     n = getattr(ex, "_max_workers", None) or workers or os.cpu_count() or 1
-    return max(4, 2 * int(n))
+    return lambda: max(4, 2 * int(n))
 
 
-def _map(ex: cf.Executor, tasks: Iterable[RunTask], limit: int) -> Iterator[dict]:
-    """Receipts as runs finish, with at most ``limit`` submitted at once (so the
+def _map(ex: cf.Executor, tasks: Iterable[RunTask], limit: Callable[[], int]) -> Iterator[dict]:
+    """Receipts as runs finish, with at most ``limit()`` submitted at once (so the
     parent's memory does not grow with the number of runs)."""
     pending: dict[cf.Future, RunTask] = {}
     it = iter(tasks)
     try:
         while True:
-            while len(pending) < limit:
+            cap = limit()
+            while len(pending) < cap:
                 task = next(it, None)
                 if task is None:
                     break
@@ -1128,20 +1222,10 @@ def _map(ex: cf.Executor, tasks: Iterable[RunTask], limit: int) -> Iterator[dict
                 except cf.CancelledError:
                     continue
                 except Exception as exc:  # the executor lost the task (e.g. a Dask worker died)
-                    yield _lost(task, exc)
+                    yield {"lost": True, "key": task.key, "error": f"{type(exc).__name__}: {exc}"}
     finally:
         for fut in pending:
             fut.cancel()
-
-
-def _lost(task: RunTask, exc: BaseException) -> dict:
-    """Record a run the executor could not run as a failed run."""
-    row = _row(task, {}, f"{type(exc).__name__}: {exc}", "".join(
-        traceback.format_exception(exc)), 0.0)  # fmt: skip
-    files = {f"runs/{task.key}.parquet": _write(Path(task.store), f"runs/{task.key}.parquet", row)}
-    return {"key": task.key, "cell": task.cell, "replication": task.replication,
-            "seed": int(task.config["seed"]), "status": "error",
-            "error": row.error.iloc[0], "elapsed_s": 0.0, "files": files}  # fmt: skip
 
 
 # ---------------------------------------------------------------------- reading
@@ -1240,17 +1324,22 @@ def _column_order(columns) -> list[str]:
 
 
 def _factors(st: _Store, runs: pd.DataFrame) -> list[str]:
-    """The columns the store's designs vary (falling back to columns that vary)."""
+    """The columns that define a store's cells: its designs' factors, plus any
+    other config column that still varies within such a cell (a store holding
+    runs of a design that was changed and rerun), so that a cell is always one
+    config up to its seed."""
     names: list[str] = []
     for d in st.read_meta()["designs"]:
         names += [f for f in d["factors"] if f not in names]
     names = [n for n in names if n in runs.columns]
-    if names:
+    others = [c for c in _flatten_cols(runs) if c not in names]
+    if not len(runs):
         return names
-    skip = {"run_key", "seed", "replication", "cell", "status", "error", "traceback",
-            "elapsed_s", "config_json"}  # fmt: skip
-    return [c for c in runs.columns if c in _flatten_cols(runs) and c not in skip
-            and runs[c].astype(str).nunique() > 1]  # fmt: skip
+    if names:
+        varies = runs.groupby(names, dropna=False)[others].nunique(dropna=False).max() > 1
+    else:
+        varies = runs[others].nunique(dropna=False) > 1
+    return names + [c for c in others if bool(varies.get(c, False))]
 
 
 def _flatten_cols(runs: pd.DataFrame) -> list[str]:

@@ -540,3 +540,107 @@ def test_a_sweep_that_trains_adds_dollar_efficiency(tmp_path):
         assert runs[col].notna().all(), col
     assert np.allclose(runs.gain, runs.quality_after - runs.quality_before)
     assert np.allclose(runs.per_dollar, runs.gain / runs.spend)
+
+
+# ------------------------------------------------- edge cases from review
+
+
+def test_overlapping_cells_are_refused_before_anything_runs(tmp_path):
+    d = Design.grid([{"mechanism": ["vickrey", "first-price"]},
+                     {"mechanism": ["vickrey"], "k": [3, 2]}], base=TINY)  # fmt: skip
+    with pytest.raises(ConfigError, match="same run"):
+        sweep(d, store=tmp_path, executor="sequential")
+    assert not (tmp_path / "runs").exists()
+    with pytest.raises(ConfigError, match="seed: cannot be a factor"):
+        Design.grid({"seed": [1, 2]}, base=TINY, replications=2)
+
+
+def test_large_seeds_have_their_own_keys():
+    a, b = MarketConfig(seed=2**60), MarketConfig(seed=2**60 + 1)
+    assert run_key(a) != run_key(b)
+    p1 = MarketConfig(mechanism="fixed-price", mechanism_params={"price": 1})
+    p2 = MarketConfig(mechanism="fixed-price", mechanism_params={"price": 1.0})
+    assert run_key(p1) == run_key(p2)
+
+
+def test_factors_are_the_dotted_fields_that_vary():
+    d = Design.configs([{**TINY, "cost.median": 0.2}, {**TINY, "cost.median": 0.4}])
+    assert d.factors == ("cost.median",)
+    costs = [{"dist": "uniform", "low": 0.0, "high": h} for h in (1.0, 2.0)]
+    whole = Design.grid({"cost": costs}, base=TINY)
+    assert whole.factors == ("cost.high",)
+
+
+def test_default_prices_follow_the_cell(tmp_path):
+    d = Design.grid({"cost.median": [0.1, 1.0]}, base={**TINY, "mechanism": "fixed-price"})
+    prices = [d.config(i).mechanism_params["price"] for i in range(2)]
+    assert prices[0] < 0.2 < prices[1]
+    base = {**TINY, "mechanism": "fixed-price", "mechanism_params.price": 0.3}
+    own = Design.grid({"cost.median": [0.1, 1.0]}, base=base)
+    assert [own.config(i).mechanism_params["price"] for i in range(2)] == [0.3, 0.3]
+
+
+def test_a_changed_design_rerun_into_the_same_store_reports_its_own_cells(tmp_path):
+    from simulator.report import report
+
+    sweep(_design(replications=2), store=tmp_path, executor="sequential")
+    changed = Design.grid(
+        {"mechanism": ["vickrey", "first-price", "fixed-price"], "budget": [60.0, 120.0]},
+        base={**TINY, "rounds": 2}, replications=2, seed=7, name="tiny",
+    )  # fmt: skip
+    sweep(changed, store=tmp_path, executor="sequential")
+    table, _ = report(tmp_path, tmp_path / "rep", figures=False)
+    assert "rounds" in table.columns and len(table) == 12 and (table.runs == 2).all()
+
+
+def test_the_default_executor_counts_only_this_designs_runs(tmp_path):
+    other = Design.grid({"budget": [60.0, 70.0, 80.0]}, base=TINY, name="other")
+    sweep(other, store=tmp_path, executor="sequential")
+    out = sweep(_design(replications=1), store=tmp_path, workers=2)
+    assert out.ran == 6 and out.executor == "process x2"
+    assert sweep(_design(replications=1), store=tmp_path).executor == "sequential"
+
+
+def test_asking_for_more_tables_reruns_the_runs_without_them(tmp_path):
+    d = _design(replications=1)
+    sweep(d, store=tmp_path, executor="sequential")
+    out = sweep(d, store=tmp_path, executor="sequential", tables=("rounds", "labels"))
+    assert out.ran == 6
+    assert set(load_results(tmp_path, table="labels").run_key) == set(
+        load_results(tmp_path).run_key
+    )
+
+
+def test_a_report_of_failed_runs_only_does_not_crash(tmp_path):
+    from simulator.report import report
+
+    d = Design.grid({"budget": [BAD_BUDGET]}, base=TINY, replications=2)
+    sweep(d, store=tmp_path, executor="sequential",
+          run_fn="tests.simulator.sweep_support:failing_run")  # fmt: skip
+    table, paths = report(tmp_path)
+    assert table.failed.sum() == 2 and table.runs.sum() == 0 and paths == []
+
+
+def test_runs_the_executor_loses_are_not_stored_and_run_next_time(tmp_path, monkeypatch):
+    import concurrent.futures as cf
+
+    class LosesTheFirst(cf.Executor):
+        lost = False
+
+        def submit(self, fn, /, *args, **kwargs):
+            fut = cf.Future()
+            if not self.lost:
+                self.lost = True
+                fut.set_exception(RuntimeError("worker gone"))
+            else:
+                fut.set_result(fn(*args, **kwargs))
+            return fut
+
+    monkeypatch.chdir(tmp_path)
+    d = _design(replications=1)
+    with pytest.warns(UserWarning, match="lost run"):
+        out = sweep(d, store="store", executor=LosesTheFirst())
+    assert (out.lost, out.ran) == (1, 5) and out.store.is_absolute()
+    assert len(load_results(tmp_path / "store")) == 5
+    again = sweep(d, store="store", executor="sequential")
+    assert (again.skipped, again.ran) == (5, 1)
