@@ -19,8 +19,6 @@ dependency of this package.
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import solara
 from mesa.visualization import Slider, SolaraViz
@@ -153,7 +151,7 @@ def Winners(model: MarketModel):
             )
             solara.HTML(tag="div", unsafe_innerHTML=body)
         else:
-            solara.Text(html.escape("No labels bought yet."))
+            solara.Text("No labels bought yet.")
 
 
 page = SolaraViz(

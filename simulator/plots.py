@@ -246,18 +246,9 @@ def quality_vs_dollars(
     """Model quality against dollars spent, one line per mechanism with its 95%
     band over seeds (``curve`` from :func:`rlhf.efficiency.budget_curve`:
     columns mechanism, spend, ``y``, ``y_lo``, ``y_hi``)."""
-    fig, (ax,) = _panels(1, width=6.5, height=4.2)
-    for j, (name, grp) in enumerate(curve.groupby("mechanism", sort=True)):
-        grp = grp.sort_values("spend")
-        colour, marker = _style(j)
-        ax.plot(grp.spend, grp[y], marker=marker, color=colour, label=name)
-        ax.fill_between(
-            grp.spend, grp[f"{y}_lo"], grp[f"{y}_hi"], color=colour, alpha=0.15, linewidth=0
-        )
-    ax.set_xlabel("dollars spent on labels ($)")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, frameon=False)
+    fig = metric_vs(curve, "spend", [y], ["mechanism"])
+    fig.axes[0].set_xlabel("dollars spent on labels ($)")
+    fig.axes[0].set_ylabel(ylabel)
     if path is not None:
         save(fig, path)
     return fig

@@ -109,7 +109,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 import traceback
 import warnings
@@ -121,7 +120,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, MarketConfig
+from .config import ConfigError, MarketConfig, _atomic_write
 
 __all__ = [
     "DEFAULT_RUN_FN",
@@ -705,28 +704,19 @@ def _jsonable(x: Any) -> Any:
 
 
 def _write(store: Path, rel: str, frame: pd.DataFrame) -> dict[str, Any]:
-    """Write a shard atomically; return its checksum and size."""
+    """Write a shard atomically (temporary name, then rename); return its checksum
+    and size."""
+    from .results import _atomic
+
     path = store / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        digest = _sha256(Path(tmp))
-        size = os.path.getsize(tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return {"sha256": digest, "bytes": size}
+    _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    return {"sha256": _sha256(path), "bytes": path.stat().st_size}
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 # ------------------------------------------------------------------- the store
@@ -748,11 +738,7 @@ class _Store:
                  "run_fn": run_fn, "tables": list(tables)}  # fmt: skip
         if entry not in meta["designs"]:
             meta["designs"].append(entry)
-            text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
-            fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".sweep.json.", suffix=".tmp")
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            os.replace(tmp, self.meta)
+            _atomic_write(self.meta, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
     @contextlib.contextmanager
     def lock(self):
