@@ -48,7 +48,7 @@ def select_lowest(
     ``<= cap[t]`` can be selected (cheaper than masking ``key`` with NaN).
     Returns a (T, n) bool array.
     """
-    T, n = key.shape
+    T = key.shape[0]
     k_arr = np.broadcast_to(np.asarray(k), (T,))
     # Boundary value: the k-th smallest key; rows with fewer present keys take all.
     thr = order_stat(sorted_key, k)
@@ -59,32 +59,59 @@ def select_lowest(
     won = key <= thr[:, None]
     # A tie straddles the boundary iff the (k+1)-th smallest equals the k-th.
     nxt = order_stat(sorted_key, int(k) + 1 if np.ndim(k) == 0 else k_arr + 1)
-    rows = np.flatnonzero(nxt == thr)
-    if rows.size:
-        sub_key = key[rows]
-        v = thr[rows, None]
-        less = sub_key < v
-        tied = sub_key == v
-        need = k_arr[rows] - less.sum(axis=1)
-        tie_u = np.where(tied, u[rows], np.inf)
-        order = np.argsort(tie_u, axis=1, kind="stable")
-        ranks = np.empty_like(order)
-        np.put_along_axis(ranks, order, np.arange(n)[None, :].repeat(rows.size, 0), axis=1)
-        won[rows] = less | (tied & (ranks < need[:, None]))
+    tie_rows = nxt == thr
+    if not tie_rows.any():
+        return won
+    if 2 * int(tie_rows.sum()) > T:  # most rows tie (everyone asks the same, say): no gather
+        rows, sub_key, sub_u, v, kr = slice(None), key, u, thr[:, None], k_arr
+    else:
+        rows = np.flatnonzero(tie_rows)
+        sub_key, sub_u, v, kr = key[rows], u[rows], thr[rows, None], k_arr[rows]
+    less = sub_key < v
+    tied = sub_key == v
+    need = kr - less.sum(axis=1)
+    tie_u = np.where(tied, sub_u, np.inf)
+    # the tied entries with the `need` smallest uniforms: at most the need-th smallest,
+    # found by a partial sort per distinct `need` (there are at most k + 1 of them)
+    nth = np.full(need.shape, -np.inf)
+    for m in np.unique(need[need > 0]):
+        sel = need == m
+        part = np.partition(tie_u[sel], int(m) - 1, axis=1)
+        nth[sel] = part[:, int(m) - 1]
+    chosen = less | (tied & (tie_u <= nth[:, None]))
+    if isinstance(rows, slice):
+        won = np.where(tie_rows[:, None], chosen, won)
+    else:
+        won[rows] = chosen
     return won
 
 
 def rank_winners(won: np.ndarray, key: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Position of each winner in its row's ``(key, u)`` order (0 = best), -1 elsewhere."""
+    """Position of each winner in its row's ``(key, u)`` order (0 = best), -1 elsewhere.
+
+    The few winners of each row are gathered into a narrow (T, m) array and
+    ordered there (by u, then stably by key), so no global sort is needed."""
     T, n = won.shape
-    t_idx, i_idx = np.nonzero(won)
-    order = np.lexsort((u[t_idx, i_idx], key[t_idx, i_idx], t_idx))
-    t_sorted = t_idx[order]
-    starts = np.searchsorted(t_sorted, t_sorted, side="left")
-    pos = np.arange(order.size) - starts
-    max_rank = max(int(pos.max(initial=0)), 1)
-    rank = np.full((T, n), -1, dtype=np.min_scalar_type(-max_rank))
-    rank[t_sorted, i_idx[order]] = pos
+    m = int(won.sum(axis=1).max(initial=0))
+    rank = np.full((T, n), -1, dtype=np.min_scalar_type(-max(m, 1)))
+    if m == 0:
+        return rank
+    t_idx, i_idx = np.nonzero(won)  # row-major: each row's winners are contiguous
+    starts = np.searchsorted(t_idx, np.arange(T))
+    cols = np.zeros((T, m), dtype=np.intp)
+    valid = np.zeros((T, m), dtype=bool)
+    slot = np.arange(t_idx.size) - starts[t_idx]
+    cols[t_idx, slot] = i_idx
+    valid[t_idx, slot] = True
+    rows = np.arange(T)[:, None]
+    kk = np.where(valid, key[rows, cols], np.inf)
+    uu = np.where(valid, u[rows, cols], np.inf)
+    by_u = np.argsort(uu, axis=1, kind="stable")
+    order = np.take_along_axis(by_u, np.argsort(np.take_along_axis(kk, by_u, axis=1), axis=1,
+                                                kind="stable"), axis=1)  # fmt: skip
+    pos = np.empty_like(order)
+    np.put_along_axis(pos, order, np.broadcast_to(np.arange(m), order.shape), axis=1)
+    rank[t_idx, i_idx] = pos[t_idx, slot]
     return rank
 
 

@@ -45,12 +45,25 @@ class Properties:
             losers are paid nothing.
         budget_feasible: total payment for a task never exceeds its budget.
         quality_aware: the rule needs quality scores (``quality=``).
+        pay_as_bid: the k lowest eligible asks win and each winner is paid
+            its own ask (a discriminatory auction). Bidders then have the
+            closed-form k-unit pay-as-bid equilibrium ask (Krishna, *Auction
+            Theory*, ch. 12-13); other non-truthful rules are solved numerically.
+        uses_claims: the quality scores are the bidders' own *claims* (a
+            strategic choice, as in Zhang & Duan 2024), not the buyer's
+            estimates; bidders then choose a claim as well as an ask.
     """
 
     truthful: bool
     individually_rational: bool
     budget_feasible: bool
     quality_aware: bool = False
+    pay_as_bid: bool = False
+    uses_claims: bool = False
+
+    def __post_init__(self) -> None:
+        if self.uses_claims and not self.quality_aware:
+            raise ValueError("Properties: uses_claims=True needs quality_aware=True")
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,7 @@ class Outcome:
         return float(self.payments.sum())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class BatchOutcome:
     """The result of T auctions at once.
 
@@ -82,12 +95,23 @@ class BatchOutcome:
         payments: (T, n) float, 0 where bidder i did not win task t.
         rank: (T, n) small int array, the winner's position in the ranking
             (0 = best), -1 for non-winners; only for mechanisms whose winners
-            are ordered (``vickrey-feedback``), else None.
+            are ordered (``vickrey-feedback``), else None. A rule may pass a
+            function that computes it: it is then computed when first read.
     """
 
     won: np.ndarray
     payments: np.ndarray
-    rank: np.ndarray | None = None
+
+    def __init__(self, won: np.ndarray, payments: np.ndarray, rank=None) -> None:
+        object.__setattr__(self, "won", won)
+        object.__setattr__(self, "payments", payments)
+        object.__setattr__(self, "_rank", rank)
+
+    @property
+    def rank(self) -> np.ndarray | None:
+        if callable(self._rank):
+            object.__setattr__(self, "_rank", self._rank())
+        return self._rank
 
     @property
     def totals(self) -> np.ndarray:
@@ -238,6 +262,7 @@ class Mechanism(ABC):
         reserve: float | np.ndarray = math.inf,
         budget: float | np.ndarray = math.inf,
         rng: np.random.Generator | int | None = None,
+        tie_break: np.ndarray | None = None,
     ) -> BatchOutcome:
         """Run T independent auctions at once, vectorized over tasks.
 
@@ -248,6 +273,9 @@ class Mechanism(ABC):
             reserve: scalar or (T,) per-label reserve.
             budget: scalar or (T,) cap on each task's total payment.
             rng: generator for tie-breaking (draws ``T * n`` uniforms in task order).
+            tie_break: (T, n) uniforms in [0, 1) to break ties with instead of
+                drawing them from ``rng`` (which is then not used): common random
+                numbers across calls, as the equilibrium solver needs.
         """
         a = np.asarray(asks, dtype=float)
         if a.ndim != 2:
@@ -262,12 +290,16 @@ class Mechanism(ABC):
                 q = np.broadcast_to(q, (T, n))
             elif q.shape != (T, n):
                 raise ValueError(f"quality must have shape {(T, n)} or {(n,)}, got {q.shape}")
-        gen = _as_rng(rng)
         k = _check_k(k)
         reserve_arr = _per_task(reserve, "reserve", T)
         budget_arr = _per_task(budget, "budget", T)
         self._validate(a, q)
-        u = gen.random((T, n))
+        if tie_break is None:
+            u = _as_rng(rng).random((T, n))
+        else:
+            u = np.asarray(tie_break, dtype=float)
+            if u.shape != (T, n):
+                raise ValueError(f"tie_break must have the shape of asks {(T, n)}, got {u.shape}")
         return self.allocate(a, k, quality=q, reserve=reserve_arr, budget=budget_arr, u=u)
 
     # ------------------------------------------------------------ validation
@@ -293,4 +325,11 @@ class Mechanism(ABC):
 
     def params(self) -> dict[str, object]:
         """The rule's parameters (constructor arguments)."""
+        return {}
+
+    @classmethod
+    def market_params(cls, *, cost_dist, reserve: float) -> dict[str, object]:
+        """Parameters the rule takes from the market it runs in, where the user
+        sets none: e.g. a posted price from the cost distribution (a frozen
+        ``scipy.stats`` distribution) and the reserve. None by default."""
         return {}

@@ -28,7 +28,9 @@ class FirstPrice(Mechanism):
     """k lowest asks win; each is paid its own ask."""
 
     name = "first-price"
-    properties = Properties(truthful=False, individually_rational=True, budget_feasible=True)
+    properties = Properties(
+        truthful=False, individually_rational=True, budget_feasible=True, pay_as_bid=True
+    )
     source = "Vickrey (1961); Krishna, Auction Theory (2010), ch. 2"
 
     def allocate(self, asks, k, *, quality, reserve, budget, u) -> BatchOutcome:

@@ -40,6 +40,15 @@ class FixedPrice(Mechanism):
     def params(self) -> dict[str, object]:
         return {"price": self.price}
 
+    #: cost quantile of the default posted price in a market: 60 % of the
+    #: population is willing, so k of the 10 default bidders usually are.
+    MARKET_QUANTILE = 0.6
+
+    @classmethod
+    def market_params(cls, *, cost_dist, reserve: float) -> dict[str, object]:
+        """The posted price: the cost distribution's 60th percentile, at most the reserve."""
+        return {"price": float(min(reserve, cost_dist.ppf(cls.MARKET_QUANTILE)))}
+
     def allocate(self, asks, k, *, quality, reserve, budget, u) -> BatchOutcome:
         p = np.minimum(self.price, reserve)
         with np.errstate(divide="ignore", invalid="ignore"):

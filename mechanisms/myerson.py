@@ -104,5 +104,10 @@ class Myerson(Vickrey):
     def params(self) -> dict[str, object]:
         return {"value": self.value, "hi": self.hi, "distribution": self.distribution}
 
+    @classmethod
+    def market_params(cls, *, cost_dist, reserve: float) -> dict[str, object]:
+        """The buyer values a label at the reserve and knows the cost prior."""
+        return {"value": float(reserve), "distribution": cost_dist}
+
     def price_cap(self, reserve, budget, k):
         return np.minimum(effective_reserve(reserve, budget, k), self.reserve_star)

@@ -65,6 +65,7 @@ class VickreyFeedback(Mechanism):
             individually_rational=True,
             budget_feasible=True,
             quality_aware=True,
+            uses_claims=True,
         )
 
     def params(self) -> dict[str, object]:
@@ -75,7 +76,7 @@ class VickreyFeedback(Mechanism):
         key = masked(-quality, asks <= cap[:, None])  # highest quality first
         sorted_key = np.sort(key, axis=1)
         won = select_lowest(key, sorted_key, k, u)
-        rank = rank_winners(won, key, u)
+        rank = lambda: rank_winners(won, key, u)  # noqa: E731 (computed when read)
         if self.payment == "truthful":
             if (np.isinf(cap) & won.any(axis=1)).any():
                 raise ValueError(
