@@ -1,0 +1,69 @@
+"""Solved equilibria kept on disk, so that a setting is solved once per machine,
+not once per process (a sweep's workers, the CLI, notebooks, the tests).
+
+A solution is stored as JSON under ``cache_dir() / "equilibria"``, named by
+the SHA-256 of its setting (the rule's class, its source code and parameters,
+n, k, the reserve, the budget, the priors, the solver's settings and
+:data:`SOLVER_VERSION`); the file repeats the setting, which is compared on
+load. A file that does not load or does not match is ignored and solved again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+from .solution import EquilibriumSolution
+
+__all__ = ["SOLVER_VERSION", "cache_dir", "load", "store"]
+
+#: bumped whenever the solver's method changes, so older solutions are not reused
+SOLVER_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """The project's cache root, the one ``rlhf``'s model cache uses:
+    ``$VICKREYFEEDBACK_CACHE`` if set, else ``$XDG_CACHE_HOME/vickreyfeedback``,
+    else ``~/.cache/vickreyfeedback`` (the layering keeps the two packages from
+    sharing one function)."""
+    explicit = os.environ.get("VICKREYFEEDBACK_CACHE", "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "vickreyfeedback"
+
+
+def _path(key: str) -> Path:
+    digest = hashlib.sha256(f"{SOLVER_VERSION}:{key}".encode()).hexdigest()[:32]
+    return cache_dir() / "equilibria" / f"{digest}.json"
+
+
+def load(key: str) -> EquilibriumSolution | None:
+    """The stored solution for ``key``, or None."""
+    path = _path(key)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("cache_key") != key:
+            return None
+        return EquilibriumSolution.from_dict(data["solution"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        warnings.warn(f"{path}: ignoring an unreadable cached equilibrium ({exc})", stacklevel=2)
+        return None
+
+
+def store(key: str, solution: EquilibriumSolution) -> None:
+    """Keep ``solution`` for ``key`` (best effort: a read-only disk only warns)."""
+    path = _path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        body = {"cache_key": key, "solution": solution.to_dict()}
+        tmp.write_text(json.dumps(body) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        warnings.warn(f"could not cache the equilibrium in {path.parent}: {exc}", stacklevel=2)
