@@ -1,7 +1,8 @@
 """Annotator agents, populations, bidding strategies and labeling behaviour
-(Mesa agents). Imports Mesa, numpy and scipy only, never ``simulator``,
-``mechanisms`` or ``rlhf``: a strategy learns about the auction format only
-from the :class:`~agents.strategies.MarketInfo` the model gives it.
+(Mesa agents). Imports Mesa, numpy, scipy and ``mechanisms`` (the equilibrium
+solver plays a rule through its public ``run_batch`` and ``Properties``),
+never ``simulator`` or ``rlhf``: a strategy learns about the auction only from
+the :class:`~agents.strategies.MarketInfo` the model gives it.
 """
 
 from . import strategies

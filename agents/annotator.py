@@ -90,7 +90,7 @@ class Annotator(mesa.Agent):
     def bid(self, info: MarketInfo) -> None:
         """Choose this round's ask and quality claim."""
         self.ask = float(self.strategy.ask(self.cost, info, self.own_rng))
-        self.claim = float(self.strategy.claim(self.quality, info, self.own_rng))
+        self.claim = float(self.strategy.claim(self.quality, info, self.own_rng, cost=self.cost))
 
     def observe(
         self, info: MarketInfo, bids: int, wins: int, revenue: float, bid_cost: float = 0.0

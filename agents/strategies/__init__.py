@@ -8,11 +8,20 @@ registry by name.
 >>> s.ask(0.4, strategies.MarketInfo(), np.random.default_rng(0))
 0.5
 
-Strategies know the auction format only through :class:`MarketInfo` and learn
-only from their own :class:`RoundFeedback`. This package imports numpy and
-scipy only: never ``simulator``, ``mechanisms`` or ``rlhf``.
+Strategies know the auction only through :class:`MarketInfo` (the rule's
+``Properties``, and playing it: :func:`solve_equilibrium` finds the symmetric
+Bayes-Nash equilibrium of any registered rule numerically) and learn only from
+their own :class:`RoundFeedback`. This package imports numpy, scipy and
+``mechanisms``: never ``simulator`` or ``rlhf``.
 """
 
+from ..solver import (
+    EquilibriumSolution,
+    EquilibriumWarning,
+    SolverSettings,
+    pay_as_bid_ask,
+    solve_equilibrium,
+)
 from . import (  # noqa: F401  (importing a strategy module registers it)
     equilibrium,
     learning,
@@ -21,7 +30,7 @@ from . import (  # noqa: F401  (importing a strategy module registers it)
     truthful,
 )
 from .base import MarketInfo, RoundFeedback, Strategy
-from .equilibrium import Equilibrium, pay_as_bid_ask
+from .equilibrium import Equilibrium, equilibrium_for
 from .learning import Exp3
 from .markup import FixedMarkup
 from .quality_claim import HonestClaim, InflatedClaim
@@ -30,16 +39,21 @@ from .truthful import Truthful
 
 __all__ = [
     "Equilibrium",
+    "EquilibriumSolution",
+    "EquilibriumWarning",
     "Exp3",
     "FixedMarkup",
     "HonestClaim",
     "InflatedClaim",
     "MarketInfo",
     "RoundFeedback",
+    "SolverSettings",
     "Strategy",
     "Truthful",
     "available",
+    "equilibrium_for",
     "get",
     "pay_as_bid_ask",
     "register",
+    "solve_equilibrium",
 ]

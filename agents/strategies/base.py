@@ -5,11 +5,11 @@ submits on every task it bids on, and, for the quality-aware
 ``vickrey-feedback`` protocol, the quality it *claims*. After the round it
 observes only its own outcomes (:class:`RoundFeedback`) and may adapt.
 
-What a strategy knows about the market is :class:`MarketInfo`: public facts
-about the auction format (is it truthful? pay-as-bid? how many labels per task,
-how many rivals, the reserve, the common prior over costs). It never sees a
-mechanism's internals nor other annotators' bids, which keeps ``agents/``
-independent of ``mechanisms/``.
+What a strategy knows about the market is :class:`MarketInfo`: the rule
+being played (which it may only query through its ``Properties`` or play
+through ``run_batch``, never branch on its name), how many labels per task,
+how many rivals, the reserve and budget, and the common prior over costs. It
+never sees other annotators' bids.
 
 A new strategy is one file: subclass :class:`Strategy`, set ``name``, implement
 :meth:`Strategy.ask` and register it with :func:`agents.strategies.register`.
@@ -34,33 +34,47 @@ from typing import ClassVar
 
 import numpy as np
 
+import mechanisms
+from mechanisms import Mechanism, Properties
+
 __all__ = ["MarketInfo", "RoundFeedback", "Strategy"]
 
 
 @dataclass(frozen=True)
 class MarketInfo:
-    """What the market tells every strategy about the auction format (public knowledge only).
+    """What every strategy knows about the auction (public knowledge only).
 
     Attributes:
-        mechanism: registry name of the mechanism, informational only.
-        truthful: is the mechanism dominant-strategy truthful in asks?
-        pay_as_bid: are winners paid their own ask (first-price)?
+        mechanism: the rule being played, a :class:`mechanisms.Mechanism` (a
+            registered name is turned into one). Strategies learn about it
+            only through its ``properties`` and by playing it (the
+            equilibrium solver calls its ``run_batch``), never from its name.
         k: labels bought per task.
         n_rivals: other bidders per task (bidders_per_task - 1).
         reserve: per-label reserve in dollars (``inf`` = none).
-        cost_dist: frozen ``scipy.stats`` distribution of the population's
-            costs (the common prior), or None when unknown.
+        budget: cap on one task's total payment in dollars (``inf`` = none).
+        cost_dist: frozen ``scipy.stats``-like distribution of the rivals'
+            costs (the common prior the bidders face), or None when unknown.
+        quality_dist: distribution of the quality scores a quality-aware rule
+            uses (the buyer's estimates, or the range of claims), or None.
     """
 
-    mechanism: str = "vickrey"
-    truthful: bool = True
-    pay_as_bid: bool = False
+    mechanism: Mechanism | str = "vickrey"
     k: int = 1
     n_rivals: int = 9
     reserve: float = math.inf
+    budget: float = math.inf
     cost_dist: object | None = None
+    quality_dist: object | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.mechanism, str):
+            object.__setattr__(self, "mechanism", mechanisms.get(self.mechanism))
+        elif not isinstance(self.mechanism, Mechanism):
+            raise ValueError(
+                "MarketInfo.mechanism must be a mechanisms.Mechanism or a registered name, "
+                f"got {type(self.mechanism).__name__}"
+            )
         if isinstance(self.k, bool) or not isinstance(self.k, numbers.Integral) or self.k < 1:
             raise ValueError(f"MarketInfo.k must be an integer >= 1, got {self.k!r}")
         if (
@@ -69,8 +83,30 @@ class MarketInfo:
             or self.n_rivals < 0
         ):
             raise ValueError(f"MarketInfo.n_rivals must be an integer >= 0, got {self.n_rivals!r}")
-        if math.isnan(self.reserve) or self.reserve < 0:
-            raise ValueError(f"MarketInfo.reserve must be >= 0 (inf = none), got {self.reserve!r}")
+        for name in ("reserve", "budget"):
+            v = getattr(self, name)
+            if math.isnan(v) or v < 0:
+                raise ValueError(f"MarketInfo.{name} must be >= 0 (inf = none), got {v!r}")
+
+    @property
+    def properties(self) -> Properties:
+        """The mechanism's :class:`mechanisms.Properties`."""
+        return self.mechanism.properties
+
+    @property
+    def truthful(self) -> bool:
+        """Is asking one's cost a dominant strategy?"""
+        return self.properties.truthful
+
+    @property
+    def pay_as_bid(self) -> bool:
+        """Do the k lowest asks win, each paid its own ask?"""
+        return self.properties.pay_as_bid
+
+    @property
+    def uses_claims(self) -> bool:
+        """Does the rule rank bidders by their own quality claims?"""
+        return self.properties.uses_claims
 
 
 @dataclass(frozen=True)
@@ -123,8 +159,11 @@ class Strategy(ABC):
     def ask(self, cost: float, info: MarketInfo, rng: np.random.Generator) -> float:
         """The ask for this round (the same ask on all tasks of the round)."""
 
-    def claim(self, quality: float, info: MarketInfo, rng: np.random.Generator) -> float:
-        """The quality claim for the ``vickrey-feedback`` protocol; honest by default."""
+    def claim(
+        self, quality: float, info: MarketInfo, rng: np.random.Generator, *, cost: float
+    ) -> float:
+        """The quality claim, for rules that collect claims
+        (``info.uses_claims``); honest by default. ``cost`` is the bidder's own."""
         return float(quality)
 
     def observe(  # noqa: B027  (optional hook: the default ignores feedback)

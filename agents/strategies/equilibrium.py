@@ -1,137 +1,141 @@
-"""``equilibrium``: the symmetric Bayes-Nash ask for the market's format.
+"""``equilibrium``: the symmetric Bayes-Nash ask (and claim) for the rule being played.
 
-- Truthful mechanism (``info.truthful`` and not pay-as-bid): ask = cost, the
-  dominant strategy (Vickrey, 1961).
-- Pay-as-bid (``info.pay_as_bid``): the symmetric equilibrium of the k-unit
-  discriminatory procurement auction with unit-supply sellers whose costs are
-  i.i.d. F (``info.cost_dist``, required) on [lo, hi]. With Y the k-th lowest
-  cost among the ``n_rivals`` rivals, a seller wins iff its cost is below Y,
-  and its equilibrium ask is b(c) = E[min(Y, r) | Y > c], i.e.
+What the bidder does follows from the mechanism's ``Properties`` and from
+playing it, never from its name:
 
-      b(c) = c + integral_c^u P(Y > t) dt / P(Y > c),   u = min(hi, r),
-      P(Y > t) = P(Binomial(n_rivals, F(t)) <= k - 1),
+- a rule that collects quality claims (``uses_claims``): ask and claim from
+  :func:`~agents.strategies.solve_equilibrium`, the numerical equilibrium of the
+  rule as implemented (the claim is part of the solved strategy);
+- a truthful rule: ask = cost, the dominant strategy (Vickrey 1961; Myerson's
+  lemma for critical-value payments);
+- a pay-as-bid rule (the k lowest asks win, each paid its own ask): the
+  closed-form symmetric equilibrium of the k-unit discriminatory auction,
+  :func:`~agents.solver.pay_as_bid_ask` (Krishna, *Auction
+  Theory*, ch. 2 and 12-13), which the solver reproduces (a test checks);
+- any other rule: :func:`~agents.strategies.solve_equilibrium`.
 
-  where r is the reserve (rivals above it do not bid). For an unbounded
-  support hi is F^{-1}(1 - 1e-9). For U[0, 1] costs, k = 1 and n = n_rivals + 1
-  bidders this is the textbook b(c) = c + (1 - c) / n. If fewer than k rivals
-  exist the seller always wins and asks u.
-- Any other format (not truthful, not pay-as-bid: e.g. ``vickrey-feedback``
-  with the paper's payment) has no known closed-form equilibrium; the strategy
-  then asks its cost.
-- Quality claims: under ``vickrey-feedback`` winners are the highest claims
-  and no payment rule depends on one's own claim, so claiming the maximum
-  (1.0) is weakly dominant; the strategy does so. Elsewhere claims are not
-  used and it reports its quality.
-
-The ask is never below the cost and, when the cost is below the reserve,
-never above the reserve (a seller whose cost exceeds the reserve asks its cost
-and loses).
-
-Source: Vickrey (1961); Krishna, *Auction Theory*, 2nd ed., ch. 2 (first-price
-equilibrium, reserve prices) and ch. 3 (revenue equivalence), in procurement
-form; multi-unit pay-as-bid with unit demand: Krishna, ch. 12-13.
+The prior is ``info.cost_dist``: in a market, the costs the bidders actually
+face (the population's type mix, cheaper spammers included). A solve is done
+once per setting and cached, in the process and on disk
+(:func:`equilibrium_for`), so a market pays it once, not per round or per
+annotator, and the next process reads it back.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import math
+from collections import OrderedDict
 
 import numpy as np
-from scipy import integrate, special
 
+from ..priors import describe
+from ..solver import EquilibriumSolution, SolverSettings, cache, pay_as_bid_ask, solve_equilibrium
 from .base import MarketInfo, Strategy
 from .registry import register
 
-__all__ = ["Equilibrium", "pay_as_bid_ask"]
+__all__ = ["Equilibrium", "equilibrium_for"]
 
-#: upper quantile used in place of an infinite upper end of the cost support.
-UPPER_QUANTILE = 1.0 - 1e-9
-
-
-def _support(cost_dist) -> tuple[float, float]:
-    """(lo, hi) of the cost distribution, hi finite (a far quantile if need be)."""
-    if hasattr(cost_dist, "support"):
-        lo, hi = (float(x) for x in cost_dist.support())
-    else:
-        lo, hi = float(cost_dist.ppf(0.0)), float(cost_dist.ppf(1.0))
-    if not math.isfinite(hi):
-        hi = float(cost_dist.ppf(UPPER_QUANTILE))
-    return lo, hi
+#: solved equilibria of this process, by setting (least recently used dropped)
+_SOLVED: OrderedDict[str, EquilibriumSolution] = OrderedDict()
+_SOLVED_MAX = 64
 
 
-def _survival_of_kth_rival(t: float, k: int, n_rivals: int, cost_dist) -> float:
-    """P(Y > t): fewer than k of the rivals have a cost <= t.
-
-    ``special.bdtr(k - 1, n, p)`` is ``stats.binom.cdf(k - 1, n, p)`` (same
-    function, without the distribution-object overhead).
-    """
-    if n_rivals < k:
-        return 1.0
-    p = min(max(float(cost_dist.cdf(t)), 0.0), 1.0)
-    return float(special.bdtr(k - 1, n_rivals, p))
-
-
-def pay_as_bid_ask(
-    cost: float, *, k: int, n_rivals: int, cost_dist, reserve: float = math.inf
-) -> float:
-    """The symmetric k-unit pay-as-bid equilibrium ask of a seller with ``cost``.
-
-    b(c) = c + integral_c^u P(Y > t) dt / P(Y > c) with u = min(hi, reserve),
-    clipped to [cost, u] (the ask is ``cost`` when ``cost >= u``).
-
-    Args:
-        cost: the seller's own cost.
-        k: units bought per auction.
-        n_rivals: the other sellers.
-        cost_dist: frozen scipy.stats distribution of the i.i.d. costs.
-        reserve: per-unit reserve price (``inf`` = none).
-    """
-    c = float(cost)
-    lo, hi = _support(cost_dist)
-    upper = min(hi, float(reserve))
-    if c >= upper:
-        return c
-    if n_rivals < k:
-        return upper
-    s_c = _survival_of_kth_rival(c, k, n_rivals, cost_dist)
-    if s_c <= 0.0:
-        return c
-    points = [lo] if c < lo < upper else None
-    area, _ = integrate.quad(
-        _survival_of_kth_rival,
-        c,
-        upper,
-        args=(k, n_rivals, cost_dist),
-        points=points,
-        epsabs=1e-11 * s_c * (upper - c),
-        epsrel=1e-10,
-        limit=200,
+def _key(info: MarketInfo, settings: SolverSettings | None) -> str:
+    mech = info.mechanism
+    params = {k: describe(v) if hasattr(v, "cdf") else v for k, v in mech.params().items()}
+    try:
+        source = hashlib.sha256(inspect.getsource(type(mech)).encode()).hexdigest()
+    except (OSError, TypeError):  # defined where its source cannot be read
+        source = None
+    return json.dumps(
+        {
+            "rule": f"{type(mech).__module__}.{type(mech).__qualname__}",
+            "source": source,
+            "params": params,
+            "n": info.n_rivals + 1,
+            "k": info.k,
+            "reserve": repr(info.reserve),
+            "budget": repr(info.budget),
+            "cost": describe(info.cost_dist),
+            "quality": describe(info.quality_dist),
+            "settings": None if settings is None else repr(settings),
+        },
+        sort_keys=True,
+        default=repr,
     )
-    return min(max(c + area / s_c, c), upper)
+
+
+def equilibrium_for(
+    info: MarketInfo, settings: SolverSettings | None = None, *, disk: bool = True
+) -> EquilibriumSolution:
+    """The solved equilibrium of ``info``'s auction, solved once per setting:
+    kept in this process and (``disk``) on disk (:mod:`agents.solver.cache`)."""
+    if info.cost_dist is None:
+        raise ValueError(
+            f"equilibrium: solving {info.mechanism.name!r} needs info.cost_dist (the "
+            "common prior over costs)"
+        )
+    key = _key(info, settings)
+    if key in _SOLVED:
+        _SOLVED.move_to_end(key)
+        return _SOLVED[key]
+    solution = cache.load(key) if disk else None
+    if solution is not None:
+        _SOLVED[key] = solution
+        return solution
+    solution = solve_equilibrium(
+        info.mechanism,
+        n=info.n_rivals + 1,
+        k=info.k,
+        cost_dist=info.cost_dist,
+        reserve=info.reserve,
+        budget=info.budget,
+        quality_dist=info.quality_dist,
+        settings=settings,
+    )
+    if disk:
+        cache.store(key, solution)
+    _SOLVED[key] = solution
+    while len(_SOLVED) > _SOLVED_MAX:
+        _SOLVED.popitem(last=False)
+    return solution
 
 
 @register
 class Equilibrium(Strategy):
-    """Ask = the symmetric Bayes-Nash equilibrium ask for ``info``'s format.
+    """Ask (and claim) = the symmetric Bayes-Nash equilibrium of ``info``'s rule.
 
-    The pay-as-bid ask is computed by numerical integration and cached for
-    the last (cost, info) seen, so a fixed-cost annotator integrates once.
+    A closed-form ask is cached for the last (cost, info) seen, so a
+    fixed-cost annotator computes it once.
     """
 
     name = "equilibrium"
+    #: a solved rule may make an ask below cost optimal (the solver does not clip)
+    asks_below_cost = True
 
     def __init__(self) -> None:
         self._cache_key: tuple[float, MarketInfo] | None = None
         self._cache_ask: float = math.nan
 
-    def claim(self, quality: float, info: MarketInfo, rng: np.random.Generator) -> float:
-        """The maximum (1.0) under ``vickrey-feedback``, where a higher claim
-        only ever helps; its true quality elsewhere."""
-        return 1.0 if info.mechanism == "vickrey-feedback" else float(quality)
+    def _solved(self, info: MarketInfo) -> bool:
+        return info.uses_claims or not (info.truthful or info.pay_as_bid)
+
+    def claim(
+        self, quality: float, info: MarketInfo, rng: np.random.Generator, *, cost: float
+    ) -> float:
+        """The solved equilibrium claim where the rule collects claims, else the truth."""
+        if not info.uses_claims:
+            return float(quality)
+        return float(equilibrium_for(info).claim(np.array([float(cost)]))[0])
 
     def ask(self, cost: float, info: MarketInfo, rng: np.random.Generator) -> float:
         cost = float(cost)
-        if not info.pay_as_bid:
+        if self._solved(info):
+            return self._record(cost, float(equilibrium_for(info).ask(np.array([cost]))[0]))
+        if info.truthful:
             return self._record(cost, cost)
         if info.cost_dist is None:
             raise ValueError(
@@ -145,7 +149,7 @@ class Equilibrium(Strategy):
                 k=info.k,
                 n_rivals=info.n_rivals,
                 cost_dist=info.cost_dist,
-                reserve=info.reserve,
+                reserve=min(info.reserve, info.budget / info.k),
             )
             self._cache_key = key
         return self._record(cost, self._cache_ask)

@@ -31,7 +31,9 @@ class HonestClaim(Strategy):
     def ask(self, cost: float, info: MarketInfo, rng: np.random.Generator) -> float:
         return self._record(cost, float(cost))
 
-    def claim(self, quality: float, info: MarketInfo, rng: np.random.Generator) -> float:
+    def claim(
+        self, quality: float, info: MarketInfo, rng: np.random.Generator, *, cost: float
+    ) -> float:
         return float(quality)
 
 
@@ -54,5 +56,7 @@ class InflatedClaim(Strategy):
     def ask(self, cost: float, info: MarketInfo, rng: np.random.Generator) -> float:
         return self._record(cost, float(cost))
 
-    def claim(self, quality: float, info: MarketInfo, rng: np.random.Generator) -> float:
+    def claim(
+        self, quality: float, info: MarketInfo, rng: np.random.Generator, *, cost: float
+    ) -> float:
         return min(1.0, float(quality) + self.delta)
