@@ -27,20 +27,16 @@ HEADLINES = (
 
 
 def default_params(name: str, config: MarketConfig) -> dict:
-    """Parameters a mechanism gets in a comparison unless the config says otherwise."""
+    """Parameters a mechanism gets in a comparison unless the config says
+    otherwise: the plain-data ones it takes from the market
+    (``Mechanism.market_params``), so that they are stored with the run."""
     if name == config.mechanism and config.mechanism_params:
         return dict(config.mechanism_params)
-    if name == "fixed-price":
-        return {"price": float(min(config.reserve, _cost_quantile(config, 0.6)))}
-    if name == "myerson":  # the model supplies the population's cost distribution
-        return {"value": float(config.reserve)}
-    return {}
-
-
-def _cost_quantile(config: MarketConfig, q: float) -> float:
     from agents.population import cost_distribution
 
-    return float(cost_distribution(config.cost).ppf(q))
+    cls = type(mechanisms.get(name))
+    params = cls.market_params(cost_dist=cost_distribution(config.cost), reserve=config.reserve)
+    return {k: v for k, v in params.items() if isinstance(v, int | float | str | bool)}
 
 
 def compare_runs(

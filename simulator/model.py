@@ -26,6 +26,7 @@ from mesa.agent import AgentSet
 
 import mechanisms
 from agents.population import PopulationSampler
+from agents.priors import market_cost_prior
 from agents.strategies import MarketInfo
 
 from .aggregation import aggregate
@@ -47,6 +48,15 @@ def split_budget(remaining: float, n_tasks: int) -> float:
     """Each task's share of the remaining budget, shaved by a few ulps so that
     ``n_tasks`` shares never add up to more than ``remaining``."""
     return remaining / n_tasks * (1.0 - 2.0 * (n_tasks + 1) * _EPS)
+
+
+def build_mechanism(cfg: MarketConfig, cost_dist) -> mechanisms.Mechanism:
+    """The config's mechanism, with the parameters it takes from the market
+    (``Mechanism.market_params``: e.g. Myerson's cost prior) where the config
+    sets none."""
+    cls = type(mechanisms.get(cfg.mechanism, **cfg.mechanism_params))
+    params = {**cls.market_params(cost_dist=cost_dist, reserve=cfg.reserve), **cfg.mechanism_params}
+    return mechanisms.get(cfg.mechanism, **params)
 
 
 def default_task_source(cfg: MarketConfig, rng: np.random.Generator) -> TaskSource:
@@ -102,18 +112,18 @@ class MarketModel(mesa.Model):
             capacity=cfg.capacity,
             spammer_cost=cfg.spammer_cost,
         )
-        params = dict(cfg.mechanism_params)
-        if cfg.mechanism == "myerson" and "distribution" not in params:
-            params["distribution"] = self.sampler.cost_dist  # the buyer knows the cost prior
-        self.mechanism = mechanisms.get(cfg.mechanism, **params)
+        self.mechanism = build_mechanism(cfg, self.sampler.cost_dist)
+        # the per-task budget share caps a label's price only where the reserve does not
+        task_budget = cfg.budget / cfg.tasks_per_round
         self.info = MarketInfo(
-            mechanism=cfg.mechanism,
-            truthful=self.mechanism.properties.truthful,
-            pay_as_bid=cfg.mechanism == "first-price",
+            mechanism=self.mechanism,
             k=cfg.k,
             n_rivals=cfg.bidders_per_task - 1,
             reserve=cfg.reserve,
-            cost_dist=self.sampler.cost_dist,
+            budget=task_budget if task_budget < cfg.k * cfg.reserve else math.inf,
+            # the competition bidders face: the type mix, cheaper spammers included
+            cost_dist=market_cost_prior(self.sampler.cost_dist, cfg.mix, cfg.spammer_cost),
+            quality_dist=self.sampler.quality_dist,
         )
         self.annotators: list = []
         # the buyer's prior on an annotator's accuracy: the population's quality distribution
@@ -167,7 +177,7 @@ class MarketModel(mesa.Model):
     def _quality_input(self, active: list, idx: np.ndarray) -> np.ndarray | None:
         if not self.mechanism.properties.quality_aware:
             return None
-        if self.config.mechanism == "vickrey-feedback":
+        if self.mechanism.properties.uses_claims:
             return np.array([a.claim for a in active])  # the bidders' own claims
         if self.config.quality_estimate == "oracle":
             accuracy = np.array([a.quality for a in active])
@@ -217,7 +227,7 @@ class MarketModel(mesa.Model):
         cost_a = np.array([a.cost for a in active])
         qual_a = np.array([a.quality for a in active])
         claim_a = np.array([a.claim for a in active])
-        collects_claims = cfg.mechanism == "vickrey-feedback"
+        collects_claims = self.mechanism.properties.uses_claims
         # what the buyer credits each labeler with (QA-DPO's bids): its claim where
         # the mechanism collects claims, else the buyer's accuracy estimate
         idx_a = np.array([a.index for a in active])

@@ -16,17 +16,18 @@ from agents.strategies import MarketInfo, RoundFeedback, Strategy
 
 #: market formats every strategy is exercised under.
 INFOS = {
-    "vickrey": MarketInfo(mechanism="vickrey", truthful=True, k=2, n_rivals=5),
+    "vickrey": MarketInfo(mechanism="vickrey", k=2, n_rivals=5),
     "first-price": MarketInfo(
-        mechanism="first-price",
-        truthful=False,
-        pay_as_bid=True,
-        k=1,
-        n_rivals=4,
-        reserve=0.9,
-        cost_dist=stats.uniform(),
+        mechanism="first-price", k=1, n_rivals=4, reserve=0.9, cost_dist=stats.uniform()
     ),
-    "vickrey-feedback": MarketInfo(mechanism="vickrey-feedback", truthful=False, reserve=1.0),
+    "vickrey-feedback": MarketInfo(
+        mechanism="vickrey-feedback",
+        k=2,
+        n_rivals=4,
+        reserve=1.0,
+        cost_dist=stats.uniform(0.05, 0.75),
+        quality_dist=stats.beta(7, 3),
+    ),
 }
 
 
@@ -44,7 +45,7 @@ def play_round(s: Strategy, info: MarketInfo, rng: np.random.Generator, env: np.
     """One round of a toy market: a fresh cost, 3 bids against uniform rival prices."""
     cost = float(env.uniform(0.05, 0.8))
     ask = s.ask(cost, info, rng)
-    claim = s.claim(float(env.random()), info, rng)
+    claim = s.claim(float(env.random()), info, rng, cost=cost)
     rivals = env.random(3)
     wins = int((rivals > ask).sum())
     revenue = wins * (ask if info.pay_as_bid else float(np.max(rivals)))
@@ -93,7 +94,7 @@ def test_pickle_round_trip_mid_run(name, info):
 def test_claim_is_a_float_in_unit_interval(name, info):
     s = strategies.get(name)
     for q in (0.0, 0.55, 1.0):
-        c = s.claim(q, info, np.random.default_rng(0))
+        c = s.claim(q, info, np.random.default_rng(0), cost=0.3)
         assert isinstance(c, float)
         assert 0.0 <= c <= 1.0
 
@@ -129,10 +130,10 @@ def test_truthful_and_markup_asks():
 
 def test_quality_claims():
     rng, info = np.random.default_rng(0), MarketInfo(mechanism="vickrey-feedback")
-    assert strategies.get("honest-claim").claim(0.7, info, rng) == 0.7
+    assert strategies.get("honest-claim").claim(0.7, info, rng, cost=0.2) == 0.7
     inflated = strategies.get("inflated-claim", delta=0.2)
-    assert inflated.claim(0.7, info, rng) == pytest.approx(0.9)
-    assert inflated.claim(0.95, info, rng) == 1.0
+    assert inflated.claim(0.7, info, rng, cost=0.2) == pytest.approx(0.9)
+    assert inflated.claim(0.95, info, rng, cost=0.2) == 1.0
     assert inflated.ask(0.3, info, rng) == 0.3
     with pytest.raises(ValueError, match="delta"):
         strategies.get("inflated-claim", delta=-0.1)
@@ -144,8 +145,6 @@ def test_quality_claims():
 def pay_as_bid(n_rivals: int, k: int = 1, dist=None, reserve: float = math.inf) -> MarketInfo:
     return MarketInfo(
         mechanism="first-price",
-        truthful=False,
-        pay_as_bid=True,
         k=k,
         n_rivals=n_rivals,
         reserve=reserve,
@@ -215,7 +214,7 @@ def test_equilibrium_is_truthful_in_truthful_mechanisms():
 def test_equilibrium_pay_as_bid_needs_a_prior():
     with pytest.raises(ValueError, match="cost_dist"):
         strategies.get("equilibrium").ask(
-            0.3, MarketInfo(truthful=False, pay_as_bid=True), np.random.default_rng(0)
+            0.3, MarketInfo(mechanism="first-price"), np.random.default_rng(0)
         )
 
 
@@ -318,6 +317,14 @@ def test_feedback_profit_and_info_validation():
     assert RoundFeedback(ask=0.5, bids=4, wins=2, revenue=1.0, cost=0.3).profit == pytest.approx(
         0.4
     )
-    for bad in ({"k": 0}, {"n_rivals": -1}, {"reserve": -1.0}, {"reserve": math.nan}):
+    for bad in (
+        {"k": 0},
+        {"n_rivals": -1},
+        {"reserve": -1.0},
+        {"reserve": math.nan},
+        {"budget": -1.0},
+        {"mechanism": "nope"},
+        {"mechanism": 3},
+    ):
         with pytest.raises(ValueError):
             MarketInfo(**bad)
