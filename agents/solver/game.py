@@ -19,7 +19,7 @@ from scipy.stats import qmc
 
 from mechanisms import Mechanism
 
-from .solution import interp_extrapolate
+from .solution import Extrapolating
 
 __all__ = ["Game", "Samples", "StrategyGrid", "vertex"]
 
@@ -32,7 +32,7 @@ def open_uniform(rng: np.random.Generator, shape) -> np.ndarray:
 @dataclass
 class StrategyGrid:
     """A symmetric strategy: asks (and claims) on a grid of cost types,
-    interpolated in between (:func:`interp_extrapolate`)."""
+    interpolated in between (:class:`Extrapolating`)."""
 
     costs: np.ndarray
     asks: np.ndarray
@@ -40,12 +40,12 @@ class StrategyGrid:
     claim_range: tuple[float, float] | None = None
 
     def ask(self, c: np.ndarray) -> np.ndarray:
-        return np.maximum(interp_extrapolate(c, self.costs, self.asks), 0.0)
+        return np.maximum(Extrapolating(self.costs, self.asks)(c), 0.0)
 
     def claim(self, c: np.ndarray) -> np.ndarray | None:
         if self.claims is None:
             return None
-        return np.clip(interp_extrapolate(c, self.costs, self.claims), *self.claim_range)
+        return np.clip(Extrapolating(self.costs, self.claims)(c), *self.claim_range)
 
 
 @dataclass

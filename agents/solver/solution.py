@@ -17,28 +17,41 @@ import numpy as np
 import pandas as pd
 from scipy.interpolate import PchipInterpolator
 
-__all__ = ["EquilibriumSolution", "interp_extrapolate"]
+__all__ = ["EquilibriumSolution", "Extrapolating", "interp_extrapolate"]
 
 FORMAT = "vickreyfeedback.equilibrium/1"
 
 
-def interp_extrapolate(x, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+class Extrapolating:
     """The shape-preserving piecewise-cubic (PCHIP, Fritsch & Carlson 1980)
-    interpolant of (xp, fp) at x, extended linearly past both ends with the
-    end segments' slopes. Monotone data stay monotone, kinks (an ask that
-    reaches the reserve) cause no overshoot, and smooth ask functions are
-    followed to O(h^4) where straight lines between types would miss by O(h^2)."""
-    x = np.asarray(x, dtype=float)
-    if xp.size == 1:
-        return np.full(x.shape, float(fp[0]))
-    if xp.size == 2:
-        y = np.interp(x, xp, fp)
-    else:
-        y = PchipInterpolator(xp, fp, extrapolate=False)(x)
-    lo_slope = (fp[1] - fp[0]) / (xp[1] - xp[0])
-    hi_slope = (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
-    y = np.where(x < xp[0], fp[0] + (x - xp[0]) * lo_slope, y)
-    return np.where(x > xp[-1], fp[-1] + (x - xp[-1]) * hi_slope, y)
+    interpolant of (xp, fp), extended linearly past both ends with the end
+    segments' slopes. Monotone data stay monotone, kinks (an ask that reaches
+    the reserve) cause no overshoot, and smooth ask functions are followed to
+    O(h^4) where straight lines between types would miss by O(h^2). Built once,
+    called per round."""
+
+    def __init__(self, xp: np.ndarray, fp: np.ndarray) -> None:
+        self.xp = np.asarray(xp, dtype=float)
+        self.fp = np.asarray(fp, dtype=float)
+        n = self.xp.size
+        self._pchip = PchipInterpolator(self.xp, self.fp, extrapolate=False) if n > 2 else None
+        if n > 1:
+            self._lo = (self.fp[1] - self.fp[0]) / (self.xp[1] - self.xp[0])
+            self._hi = (self.fp[-1] - self.fp[-2]) / (self.xp[-1] - self.xp[-2])
+
+    def __call__(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        xp, fp = self.xp, self.fp
+        if xp.size == 1:
+            return np.full(x.shape, float(fp[0]))
+        y = np.interp(x, xp, fp) if self._pchip is None else self._pchip(x)
+        y = np.where(x < xp[0], fp[0] + (x - xp[0]) * self._lo, y)
+        return np.where(x > xp[-1], fp[-1] + (x - xp[-1]) * self._hi, y)
+
+
+def interp_extrapolate(x, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """:class:`Extrapolating` of (xp, fp) at x, built for this one call."""
+    return Extrapolating(xp, fp)(x)
 
 
 @dataclass
@@ -108,13 +121,21 @@ class EquilibriumSolution:
     # ------------------------------------------------------------ strategy
     def ask(self, costs) -> np.ndarray:
         """The equilibrium ask of each cost (vectorized)."""
-        return interp_extrapolate(costs, self.costs, self.asks)
+        return self._interpolant("asks")(costs)
 
     def claim(self, costs) -> np.ndarray:
         """The equilibrium quality claim of each cost (rules that collect claims only)."""
         if self.claims is None:
             raise ValueError(f"{self.mechanism}: the rule collects no claims")
-        return np.clip(interp_extrapolate(costs, self.costs, self.claims), *self.claim_range)
+        return np.clip(self._interpolant("claims")(costs), *self.claim_range)
+
+    def _interpolant(self, which: str) -> Extrapolating:
+        """The interpolant of ``which`` over the types, built on first use."""
+        built = self.__dict__.setdefault("_interpolants", {})
+        key = (id(self.costs), id(getattr(self, which)))  # rebuilt if a field is replaced
+        if built.get(which, (None,))[0] != key:
+            built[which] = (key, Extrapolating(self.costs, getattr(self, which)))
+        return built[which][1]
 
     @property
     def claim_range(self) -> tuple[float, float]:

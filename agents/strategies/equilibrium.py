@@ -23,6 +23,7 @@ annotator, and the next process reads it back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -43,13 +44,36 @@ _SOLVED: OrderedDict[str, EquilibriumSolution] = OrderedDict()
 _SOLVED_MAX = 64
 
 
+@functools.cache
+def _source_digest(cls: type) -> str | None:
+    """A digest of a mechanism class's source, so an edited rule is re-solved."""
+    try:
+        return hashlib.sha256(inspect.getsource(cls).encode()).hexdigest()
+    except (OSError, TypeError):  # defined where its source cannot be read
+        return None
+
+
+#: the last settings keys built, by the MarketInfo object they were built for
+_KEYS: OrderedDict[int, tuple[MarketInfo, SolverSettings | None, str]] = OrderedDict()
+
+
 def _key(info: MarketInfo, settings: SolverSettings | None) -> str:
+    """The settings key of ``info``'s equilibrium (built once per ``info`` object:
+    every annotator of a market asks with the same one)."""
+    hit = _KEYS.get(id(info))
+    if hit is not None and hit[0] is info and hit[1] is settings:
+        return hit[2]
+    key = _build_key(info, settings)
+    _KEYS[id(info)] = (info, settings, key)
+    while len(_KEYS) > _SOLVED_MAX:
+        _KEYS.popitem(last=False)
+    return key
+
+
+def _build_key(info: MarketInfo, settings: SolverSettings | None) -> str:
     mech = info.mechanism
     params = {k: describe(v) if hasattr(v, "cdf") else v for k, v in mech.params().items()}
-    try:
-        source = hashlib.sha256(inspect.getsource(type(mech)).encode()).hexdigest()
-    except (OSError, TypeError):  # defined where its source cannot be read
-        source = None
+    source = _source_digest(type(mech))
     return json.dumps(
         {
             "rule": f"{type(mech).__module__}.{type(mech).__qualname__}",
@@ -119,6 +143,14 @@ class Equilibrium(Strategy):
     def __init__(self) -> None:
         self._cache_key: tuple[float, MarketInfo] | None = None
         self._cache_ask: float = math.nan
+        self._solution: tuple[MarketInfo, EquilibriumSolution] | None = None
+
+    def _solve(self, info: MarketInfo) -> EquilibriumSolution:
+        """``equilibrium_for(info)``, remembered for the market's one ``info``
+        (building the settings key every round would cost more than the ask)."""
+        if self._solution is None or self._solution[0] is not info:
+            self._solution = (info, equilibrium_for(info))
+        return self._solution[1]
 
     def _solved(self, info: MarketInfo) -> bool:
         return info.uses_claims or not (info.truthful or info.pay_as_bid)
@@ -129,12 +161,12 @@ class Equilibrium(Strategy):
         """The solved equilibrium claim where the rule collects claims, else the truth."""
         if not info.uses_claims:
             return float(quality)
-        return float(equilibrium_for(info).claim(np.array([float(cost)]))[0])
+        return float(self._solve(info).claim(np.array([float(cost)]))[0])
 
     def ask(self, cost: float, info: MarketInfo, rng: np.random.Generator) -> float:
         cost = float(cost)
         if self._solved(info):
-            return self._record(cost, float(equilibrium_for(info).ask(np.array([cost]))[0]))
+            return self._record(cost, float(self._solve(info).ask(np.array([cost]))[0]))
         if info.truthful:
             return self._record(cost, cost)
         if info.cost_dist is None:
