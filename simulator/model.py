@@ -74,6 +74,30 @@ def default_task_source(cfg: MarketConfig, rng: np.random.Generator) -> TaskSour
     return PairTaskSource(pairs, rng, gold_rate=cfg.gold_rate)
 
 
+def _resolve_config(config: MarketConfig | None, seed, rng, fields: dict) -> MarketConfig:
+    """The run's config from Mesa-style arguments: ``config`` (default
+    ``MarketConfig()``) with ``fields`` changed, and the seed from ``seed``,
+    or from ``rng`` (an int, SeedSequence or Generator, as Mesa 3 accepts),
+    or, with neither and no ``config``, fresh OS entropy as Mesa does for
+    ``seed=None`` (so ``mesa.batch_run`` iterations are distinct replicates);
+    the seed used is kept in ``model.config.seed``."""
+    if seed is not None and rng is not None:
+        raise ValueError("MarketModel: pass seed or rng, not both")
+    if rng is not None:
+        if isinstance(rng, np.random.Generator):
+            seed = int(rng.integers(2**63))
+        elif isinstance(rng, np.random.SeedSequence):
+            seed = int(rng.generate_state(2, np.uint64)[0] >> np.uint64(1))
+        else:
+            seed = rng
+    if seed is None and config is None:
+        seed = int(np.random.SeedSequence().generate_state(2, np.uint64)[0] >> np.uint64(1))
+    cfg = config if config is not None else MarketConfig()
+    if seed is not None:
+        fields = {**fields, "seed": seed}
+    return cfg.replace(**fields) if fields else cfg
+
+
 class MarketModel(mesa.Model):
     """A budgeted buyer, a population of annotators and a mechanism.
 
@@ -84,8 +108,16 @@ class MarketModel(mesa.Model):
             the config and the run's task stream.
     """
 
-    def __init__(self, config: MarketConfig | None = None, tasks: TaskSource | None = None):
-        cfg = config or MarketConfig()
+    def __init__(
+        self,
+        config: MarketConfig | None = None,
+        tasks: TaskSource | None = None,
+        *,
+        seed: int | None = None,
+        rng: int | np.random.Generator | np.random.SeedSequence | None = None,
+        **fields,
+    ):
+        cfg = _resolve_config(config, seed, rng, fields)
         root = np.random.SeedSequence(cfg.seed)
         (pop_ss, task_ss, slot_ss, mech_ss, label_ss, agg_ss, entry_ss, gap_ss,
          model_ss) = root.spawn(9)  # fmt: skip
@@ -125,7 +157,7 @@ class MarketModel(mesa.Model):
             cost_dist=market_cost_prior(self.sampler.cost_dist, cfg.mix, cfg.spammer_cost),
             quality_dist=self.sampler.quality_dist,
         )
-        self.annotators: list = []
+        self._n_annotators = 0
         # the buyer's prior on an annotator's accuracy: the population's quality distribution
         self._prior_a, self._prior_b = float(cfg.quality["a"]), float(cfg.quality["b"])
         # the buyer's quality estimates, by annotator index: gold counts and the estimate
@@ -140,21 +172,30 @@ class MarketModel(mesa.Model):
         self.datacollector = mesa.DataCollector(
             model_reporters={key: _reporter(key) for key in METRICS}
         )
+        self._next_batch: TaskBatch | None = None
+        self._prepare_next()
 
     # ----------------------------------------------------------- population
     def _add_annotators(self, n: int) -> list:
-        new = self.sampler.make(self, n)
+        new = self.sampler.make(self, n)  # Mesa agents: they join self.agents
         for a in new:
-            a.index = len(self.annotators)
-            self.annotators.append(a)
+            a.index = self._n_annotators
+            self._n_annotators += 1
         prior = self._prior_a / (self._prior_a + self._prior_b)  # no gold answers yet
         self._gold_answered = np.concatenate([self._gold_answered, np.zeros(n)])
         self._gold_correct = np.concatenate([self._gold_correct, np.zeros(n)])
         self._estimate = np.concatenate([self._estimate, np.full(n, prior)])
         return new
 
-    def active_annotators(self) -> list:
-        return [a for a in self.annotators if a.active]
+    @property
+    def annotators(self) -> list:
+        """Every annotator that ever joined, in order of arrival (a view of
+        the model's ``agents`` AgentSet; there is no second list)."""
+        return list(self.agents)
+
+    def active_annotators(self) -> AgentSet:
+        """The annotators still in the market, in order of arrival."""
+        return self.agents.select(lambda a: a.active)
 
     # ----------------------------------------------------------------- round
     def _assign_slots(self, capacity: np.ndarray, T: int) -> np.ndarray:
@@ -199,30 +240,46 @@ class MarketModel(mesa.Model):
             return cfg.tasks_per_round
         return int(min(cfg.tasks_per_round, self.budget_left // (cfg.k * cfg.reserve)))
 
-    def step(self) -> None:
-        """One round of the market."""
+    def _prepare_next(self) -> None:
+        """Draw the next round's tasks now, so that ``running`` turns False on
+        the step that ends the market (Mesa's convention: ``batch_run`` and
+        SolaraViz step while ``running``): the round limit, a budget that
+        cannot pay one task at the reserve, an exhausted task source or an
+        empty market end it. The task stream is drawn in the same order as
+        if each round drew its own tasks."""
         cfg = self.config
-        if not self.running:
-            return
+        self._next_batch = None
         n_post = self.affordable_tasks()
         if (cfg.rounds is not None and self.round >= cfg.rounds) or n_post < 1:
             self.running = False
             return
-        batch = self.tasks.next_batch(n_post)
-        active = self.active_annotators()
-        if batch is None or len(batch) == 0 or not active:
+        if not any(a.active for a in self.agents):
             self.running = False
             return
-        self.round += 1
-        self._round(batch, active)
-        self.datacollector.collect(self)
-        if cfg.rounds is None and self.last_metrics["labels_bought"] == 0:
-            self.running = False  # open-ended run and nothing sells any more: stop
+        batch = self.tasks.next_batch(n_post)
+        if batch is None or len(batch) == 0:
+            self.running = False
+            return
+        self._next_batch = batch
 
-    def _round(self, batch: TaskBatch, active: list) -> None:
+    def step(self) -> None:
+        """One round of the market; one row of the DataCollector."""
+        if not self.running or self._next_batch is None:
+            self.running = False
+            return
+        batch, self._next_batch = self._next_batch, None
+        self.round += 1
+        self._round(batch, self.active_annotators())
+        self.datacollector.collect(self)
+        if self.config.rounds is None and self.last_metrics["labels_bought"] == 0:
+            self.running = False  # open-ended run and nothing sells any more: stop
+            return
+        self._prepare_next()
+
+    def _round(self, batch: TaskBatch, active: AgentSet) -> None:
         cfg = self.config
         T, m = len(batch), len(active)
-        AgentSet(active, random=self.random).do("bid", self.info)  # each draws from its own rng
+        active.do("bid", self.info)  # each draws from its own rng
         ask_a = np.array([a.ask for a in active])
         cost_a = np.array([a.cost for a in active])
         qual_a = np.array([a.quality for a in active])
@@ -337,7 +394,7 @@ class MarketModel(mesa.Model):
                 sample=cfg.incentive_sample,
                 rng=self._gap_rng,
             )
-        still_active = [a for a in self.annotators if a.active]
+        still_active = [a for a in self.agents if a.active]
         self.last_metrics = {
             "round": self.round,
             "tasks": T,

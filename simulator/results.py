@@ -157,8 +157,9 @@ def run(
 
         bar = tqdm(total=config.rounds, unit="round", desc=config.mechanism)
     while model.running:
+        before = model.round
         model.step()
-        if bar is not None and model.running:
+        if bar is not None and model.round > before:
             bar.update(1)
             bar.set_postfix(spent=f"${model.spent:,.2f}")
     if bar is not None:
