@@ -169,8 +169,10 @@ class MarketConfig:
             ``"majority"`` or ``"dawid-skene"``.
         quality_estimate: how the buyer estimates annotator quality for
             quality-aware mechanisms: ``"gold"`` (accuracy on gold
-            questions), ``"dawid-skene"`` (from the aggregation) or
-            ``"oracle"`` (the true quality; for experiments only).
+            questions), ``"dawid-skene"`` (Dawid-Skene refit each round on
+            every label bought so far, gold answers fixed at their known
+            labels, whatever the aggregation; needs k >= 2) or ``"oracle"``
+            (the true quality; for experiments only).
         quality_score: the score ``quality-vickrey`` ranks by, per dollar:
             ``"accuracy"`` (the estimated accuracy q, the default) or
             ``"informativeness"`` (2q - 1, floored at 0.001: a coin-flipping
@@ -294,6 +296,13 @@ class MarketConfig:
             _choice("quality_estimate", self.quality_estimate, QUALITY_ESTIMATES),
         )
         put("quality_score", _choice("quality_score", self.quality_score, QUALITY_SCORES))
+        if self.k == 1 and "dawid-skene" in (self.aggregation, self.quality_estimate):
+            field_ = "aggregation" if self.aggregation == "dawid-skene" else "quality_estimate"
+            raise ConfigError(
+                f"{field_}: 'dawid-skene' needs k >= 2 labels per task; with one label "
+                "per task no label is checked against another, so every worker looks "
+                "perfect (use 'majority'/'gold', or raise k)"
+            )
 
         # dynamics and bookkeeping
         put("bid_cost", _float("bid_cost", self.bid_cost, lo=0.0))

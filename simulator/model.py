@@ -29,7 +29,7 @@ from agents.population import PopulationSampler
 from agents.priors import market_cost_prior
 from agents.strategies import MarketInfo
 
-from .aggregation import aggregate
+from .aggregation import aggregate, dawid_skene
 from .config import MarketConfig
 from .metrics import cheapest_feasible_cost, gini, incentive_gap
 from .tasks import PairTaskSource, SyntheticTaskSource, TaskBatch, TaskSource
@@ -164,6 +164,10 @@ class MarketModel(mesa.Model):
         self._gold_answered = np.zeros(0)
         self._gold_correct = np.zeros(0)
         self._estimate = np.zeros(0)
+        # every label bought so far, for Dawid-Skene estimates pooled over rounds
+        self._ds_pool: dict[str, list[np.ndarray]] = {
+            key: [] for key in ("task", "worker", "label", "gold_task", "gold_label")
+        }
         self._add_annotators(cfg.n_annotators)
         self._labels: list[dict[str, np.ndarray]] = []
         self._dataset: list[dict[str, np.ndarray]] = []
@@ -192,6 +196,13 @@ class MarketModel(mesa.Model):
         """Every annotator that ever joined, in order of arrival (a view of
         the model's ``agents`` AgentSet; there is no second list)."""
         return list(self.agents)
+
+    def quality_estimates(self) -> pd.Series:
+        """The buyer's current accuracy estimate of every annotator, by unique_id."""
+        ids = np.array([a.unique_id for a in self.agents], dtype=np.int64)
+        idx = np.array([a.index for a in self.agents], dtype=np.int64)
+        index = pd.Index(ids, name="annotator")
+        return pd.Series(self._estimate[idx], index=index, name="estimate")
 
     def active_annotators(self) -> AgentSet:
         """The annotators still in the market, in order of arrival."""
@@ -325,9 +336,8 @@ class MarketModel(mesa.Model):
             self._estimate = (self._gold_correct + self._prior_a) / (
                 self._gold_answered + self._prior_a + self._prior_b
             )
-        elif cfg.quality_estimate == "dawid-skene" and agg.worker_accuracy:
-            for worker, acc in agg.worker_accuracy.items():
-                self._estimate[worker] = acc
+        elif cfg.quality_estimate == "dawid-skene":
+            self._pool_for_dawid_skene(batch.ids[t_w], idx_a[who], labels, gold, truth)
 
         # annotators learn their own outcomes
         bids = np.bincount(slots[present], minlength=m)
@@ -422,6 +432,27 @@ class MarketModel(mesa.Model):
             "mean_markup": float(np.mean([a.markup for a in active])),
             "incentive_gap": gap,
         }
+
+    def _pool_for_dawid_skene(self, task_ids, workers, labels, gold, truth) -> None:
+        """Refit Dawid-Skene on every label bought so far, the gold answers
+        fixed at their known labels, and take its worker accuracies as the
+        buyer's estimates (whatever the aggregation; Dawid & Skene 1979)."""
+        pool = self._ds_pool
+        pool["task"].append(task_ids)
+        pool["worker"].append(workers)
+        pool["label"].append(labels)
+        pool["gold_task"].append(task_ids[gold])
+        pool["gold_label"].append(truth[gold])
+        cat = {key: np.concatenate(parts) for key, parts in pool.items()}
+        if cat["task"].size == 0:
+            return
+        ids, task = np.unique(cat["task"], return_inverse=True)
+        gold_task = np.searchsorted(ids, cat["gold_task"])
+        fit = dawid_skene(
+            task, cat["worker"], cat["label"], gold_task=gold_task, gold_label=cat["gold_label"]
+        )
+        who = np.fromiter(fit.accuracy.keys(), dtype=np.int64, count=len(fit.accuracy))
+        self._estimate[who] = np.fromiter(fit.accuracy.values(), dtype=float, count=who.size)
 
     def _rerun(self, asks: np.ndarray, rows: np.ndarray, quality, budget: float):
         """The mechanism's rule on modified copies of task rows ``rows`` (for the

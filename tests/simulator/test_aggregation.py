@@ -111,3 +111,60 @@ def test_gold_accuracy_hand_example():
         gold_accuracy(worker, correct[:-1])
     with pytest.raises(ValueError):
         gold_accuracy(worker, correct, prior=(0.0, 1.0))
+
+
+def _random_crowd(seed: int, n_tasks: int = 300, n_workers: int = 30, k: int = 3):
+    rng = np.random.default_rng(seed)
+    task = np.repeat(np.arange(n_tasks), k)
+    worker = np.concatenate([rng.choice(n_workers, k, replace=False) for _ in range(n_tasks)])
+    truth = rng.integers(0, 2, n_tasks)
+    quality = rng.beta(7, 3, n_workers)
+    quality[: n_workers // 5] = 0.5  # spammers
+    correct = rng.random(task.size) < quality[worker]
+    label = np.where(correct, truth[task], 1 - truth[task])
+    return task, worker, label, truth, quality
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("with_gold", [False, True])
+def test_dawid_skene_agrees_with_crowd_kit(seed, with_gold):
+    """Our vectorized EM against crowd-kit's DawidSkene (the peer library),
+    with and without known true labels on 10% of the tasks."""
+    import warnings
+
+    import pandas as pd
+    from crowdkit.aggregation import DawidSkene
+
+    from simulator.aggregation import dawid_skene
+
+    task, worker, label, truth, _ = _random_crowd(seed)
+    gold = np.arange(0, task.max() + 1, 10) if with_gold else np.array([], dtype=int)
+    ours = dawid_skene(task, worker, label, gold_task=gold, gold_label=truth[gold])
+    data = pd.DataFrame({"task": task, "worker": worker, "label": label})
+    ref = DawidSkene(n_iter=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        true_labels = pd.Series(truth[gold], index=gold) if with_gold else None
+        proba = ref.fit(data, true_labels=true_labels).probas_
+    p1 = proba.reindex(index=np.arange(task.max() + 1), columns=[0, 1], fill_value=0.0)[1]
+    assert np.abs(ours.p1 - p1.to_numpy()).max() < 1e-3
+    errors = ref.errors_.reindex(columns=[0, 1], fill_value=0.0)
+    priors = ref.priors_.reindex([0, 1], fill_value=0.0)
+    for w_id, acc in ours.accuracy.items():
+        theirs = sum(
+            float(priors[c]) * float(errors.loc[(w_id, c), c]) if (w_id, c) in errors.index else 0.0
+            for c in (0, 1)
+        )
+        assert acc == pytest.approx(theirs, abs=1e-3)
+
+
+def test_dawid_skene_estimates_track_true_quality():
+    from simulator.aggregation import dawid_skene
+
+    task, worker, label, _, quality = _random_crowd(5, n_tasks=1000)
+    fit = dawid_skene(task, worker, label)
+    est = np.array([fit.accuracy[w] for w in range(len(quality))])
+    assert np.corrcoef(est, quality)[0, 1] > 0.6  # about 100 labels per worker
+    # the spammers are told apart from the honest workers on average
+    spam = len(quality) // 5
+    assert est[:spam].mean() < est[spam:].mean() - 0.05
