@@ -12,8 +12,8 @@ results store and ``simulator.load_results(store)`` reads it back
 ['round', 'tasks', 'labels_bought', 'spend']
 """
 
+from .compare import mechanism_table
 from .config import ConfigError, MarketConfig
-from .demo import DemoConfig, compare_mechanisms, mechanism_table
 from .model import METRICS, MarketModel
 from .results import SimulationResult, run
 from .sweeps import Design, SweepError, load_results, sweep
@@ -22,7 +22,6 @@ from .tasks import SyntheticTaskSource, TaskBatch, TaskSource
 __all__ = [
     "METRICS",
     "ConfigError",
-    "DemoConfig",
     "Design",
     "MarketConfig",
     "MarketModel",
@@ -31,7 +30,6 @@ __all__ = [
     "SyntheticTaskSource",
     "TaskBatch",
     "TaskSource",
-    "compare_mechanisms",
     "load_results",
     "mechanism_table",
     "run",

@@ -3,7 +3,7 @@
 Commands:
     simulate     run one market and save its tables
     compare      every mechanism on the same market, several seeds and budgets
-    mechanisms   list the mechanisms and compare them on one batch of tasks
+    mechanisms   list the registered mechanisms with their properties
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .compare import mechanism_table
 from .config import MarketConfig
-from .demo import DemoConfig, compare_mechanisms, mechanism_table, save_comparison
 
 
 def _parse_value(text: str):
@@ -54,7 +54,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 
 
 _FIELD_HELP = {
-    "mechanism": "mechanism name (see `vickreyfeedback mechanisms --list-only`)",
+    "mechanism": "mechanism name (see `vickreyfeedback mechanisms`)",
     "mechanism_params": "mechanism parameters, e.g. '{price: 0.3}'",
     "n_annotators": "number of annotators at the start",
     "cost": "cost distribution in $/label, e.g. '{dist: uniform, low: 0.05, high: 0.5}'",
@@ -185,26 +185,13 @@ def _parser() -> argparse.ArgumentParser:
 
     mech = sub.add_parser(
         "mechanisms",
-        help="list the mechanisms and compare them on one batch of tasks",
-        description="Print every registered mechanism with its properties, then run all of "
-        "them on the same tasks (common random numbers, truthful annotators) and print "
-        "and save the comparison.",
+        help="list the registered mechanisms with their properties",
+        description="Print every registered mechanism with its properties (Properties) and "
+        "source. To compare them on a market, use `vickreyfeedback compare`.",
     )
-    defaults = DemoConfig()
-    for f in fields(DemoConfig):
-        mech.add_argument(
-            f"--{f.name.replace('_', '-')}",
-            type=type(getattr(defaults, f.name)),
-            default=getattr(defaults, f.name),
-            help=f"{DemoConfig.HELP[f.name]} (default: {getattr(defaults, f.name)})",
-        )
     mech.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="directory for comparison.parquet/.csv/.png and config.json",
+        "--list-only", action="store_true", help="accepted for compatibility; the table is all"
     )
-    mech.add_argument("--list-only", action="store_true", help="only print the mechanism table")
 
     swp = sub.add_parser(
         "sweep",
@@ -432,23 +419,7 @@ def _cmd_efficiency(args) -> int:
 def _cmd_mechanisms(args) -> int:
     print("Registered mechanisms\n")
     print(mechanism_table().to_string(index=False))
-    if args.list_only:
-        return 0
-    config = DemoConfig(**{f.name: getattr(args, f.name) for f in fields(DemoConfig)})
-    table = compare_mechanisms(config)
-    print(
-        f"\nComparison: {config.tasks:,} tasks, {config.annotators} annotators, "
-        f"k={config.k}, reserve ${config.reserve:.2f}, seed {config.seed}\n"
-    )
-    print(table.to_string(index=False, float_format=lambda x: f"{x:,.4f}"))
-    print(
-        "\nAll annotators ask their true cost. That is a dominant strategy only where "
-        "truthful=True;\nunder the other rules real bidders would ask more (the market "
-        "simulator models that)."
-    )
-    if args.out is not None:
-        paths = save_comparison(table, config, args.out)
-        print("\nwrote " + ", ".join(str(p) for p in paths))
+    print("\nCompare them on a market: vickreyfeedback compare --mechanisms all")
     return 0
 
 

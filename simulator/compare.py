@@ -9,6 +9,7 @@ seeds.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -84,3 +85,13 @@ def summary_table(runs: pd.DataFrame, budget: float | None = None) -> pd.DataFra
 def format_table(table: pd.DataFrame) -> str:
     """``mean [lo, hi]`` strings for printing."""
     return format_cells(table, ["mechanism"], HEADLINES)
+
+
+def mechanism_table() -> pd.DataFrame:
+    """One row per registered mechanism: its properties and source (what
+    ``vickreyfeedback mechanisms`` prints)."""
+    rows = []
+    for name in mechanisms.available():
+        m = mechanisms.get(name)
+        rows.append({"mechanism": name, **dataclasses.asdict(m.properties), "source": m.source})
+    return pd.DataFrame(rows)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import mechanisms
-from simulator import DemoConfig, compare_mechanisms, mechanism_table
+from simulator import mechanism_table
 from simulator.cli import main
 
 
@@ -21,28 +21,12 @@ def test_mechanism_table_lists_every_rule():
     assert table.loc[table.mechanism == "vickrey", "truthful"].item()
 
 
-def test_compare_uses_common_random_numbers():
-    cfg = DemoConfig(tasks=2000, annotators=12, seed=3)
-    a, b = compare_mechanisms(cfg), compare_mechanisms(cfg)
-    pd.testing.assert_frame_equal(a, b)
-    rows = a.set_index("mechanism")
-    # same tasks and tie draws: vickrey and budget-feasible (ample budget) coincide
-    assert rows.loc["vickrey", "total_paid"] == rows.loc["budget-feasible", "total_paid"]
-    # truthful asks: first-price pays exactly the winners' costs
-    assert rows.loc["first-price", "annotator_profit"] == pytest.approx(0, abs=1e-9)
-    assert (rows["mean_price"] <= cfg.reserve + 1e-12).all()
-    assert rows.loc["fixed-price", "mean_price"] == pytest.approx(cfg.fixed_price)
-
-
-def test_cli_prints_and_writes(tmp_path, capsys):
-    assert main(["mechanisms", "--tasks", "500", "--seed", "1", "--out", str(tmp_path)]) == 0
+def test_mechanisms_command_prints_every_rule_and_its_properties(capsys):
+    assert main(["mechanisms"]) == 0
     text = capsys.readouterr().out
     for name in mechanisms.available():
         assert name in text
-    table = pd.read_parquet(tmp_path / "comparison.parquet")
-    assert len(table) == len(mechanisms.available())
-    assert json.loads((tmp_path / "config.json").read_text())["tasks"] == 500
-    assert (tmp_path / "comparison.png").stat().st_size > 1000
+    assert "truthful" in text and "vickreyfeedback compare" in text
 
 
 def test_cli_help_documents_options():
@@ -52,13 +36,7 @@ def test_cli_help_documents_options():
         text=True,
         check=True,
     ).stdout
-    for option in ("--tasks", "--annotators", "--k", "--reserve", "--seed", "--out"):
-        assert option in out
-
-
-def test_bad_demo_config():
-    with pytest.raises(ValueError, match="cost_low"):
-        DemoConfig(cost_low=0.6, cost_high=0.5)
+    assert "vickreyfeedback compare" in out
 
 
 def test_simulate_command(tmp_path, capsys):
