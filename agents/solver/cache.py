@@ -16,7 +16,7 @@ import os
 import warnings
 from pathlib import Path
 
-from .solution import EquilibriumSolution
+from .solution import EquilibriumSolution, write_json_atomic
 
 __all__ = ["SOLVER_VERSION", "cache_dir", "load", "store"]
 
@@ -61,9 +61,6 @@ def store(key: str, solution: EquilibriumSolution) -> None:
     path = _path(key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        body = {"cache_key": key, "solution": solution.to_dict()}
-        tmp.write_text(json.dumps(body) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_json_atomic(path, {"cache_key": key, "solution": solution.to_dict()})
     except OSError as exc:
         warnings.warn(f"could not cache the equilibrium in {path.parent}: {exc}", stacklevel=2)

@@ -7,9 +7,11 @@ certificate epsilon and the settings it was solved for; saved as JSON.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,20 @@ from scipy.interpolate import PchipInterpolator
 __all__ = ["EquilibriumSolution", "Extrapolating", "interp_extrapolate"]
 
 FORMAT = "vickreyfeedback.equilibrium/1"
+
+
+def write_json_atomic(path: Path, obj, indent: int | None = None) -> None:
+    """Write ``obj`` as JSON to a temporary file beside ``path`` and move it
+    into place (``os.replace``), so a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(obj, indent=indent) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 class Extrapolating:
@@ -203,9 +219,7 @@ class EquilibriumSolution:
         path = Path(path)
         if path.suffix.lower() != ".json":
             raise ValueError(f"{path}: an equilibrium solution is saved as .json")
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_json_atomic(path, self.to_dict(), indent=1)
         return path
 
     @classmethod
