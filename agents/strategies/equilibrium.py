@@ -37,7 +37,7 @@ from ..solver import EquilibriumSolution, SolverSettings, cache, pay_as_bid_ask,
 from .base import MarketInfo, Strategy
 from .registry import register
 
-__all__ = ["Equilibrium", "equilibrium_for"]
+__all__ = ["Equilibrium", "equilibrium_for", "forget_solved"]
 
 #: solved equilibria of this process, by setting (least recently used dropped)
 _SOLVED: OrderedDict[str, EquilibriumSolution] = OrderedDict()
@@ -90,6 +90,13 @@ def _build_key(info: MarketInfo, settings: SolverSettings | None) -> str:
         sort_keys=True,
         default=repr,
     )
+
+
+def forget_solved() -> None:
+    """Forget the equilibria solved in this process (the disk cache stays):
+    the next ``equilibrium_for`` reads the disk, as a new process would."""
+    _SOLVED.clear()
+    _KEYS.clear()
 
 
 def equilibrium_for(

@@ -349,3 +349,30 @@ def test_same_seed_same_solution_and_ask_is_vectorized():
     assert a.ask(costs).shape == (3, 4)
     with pytest.raises(ValueError, match="collects no claims"):
         a.claim(costs)
+
+
+def test_equilibria_are_cached_on_disk_and_a_damaged_file_is_resolved(tmp_path, monkeypatch):
+    """A market pays each solve once: solutions persist under
+    $VICKREYFEEDBACK_CACHE and are reloaded by a fresh process (simulated by
+    clearing the in-process table); a damaged file warns and is solved again."""
+    from agents.strategies import MarketInfo
+    from agents.strategies.equilibrium import equilibrium_for, forget_solved
+
+    monkeypatch.setenv("VICKREYFEEDBACK_CACHE", str(tmp_path))
+    forget_solved()
+    info = MarketInfo(
+        mechanism=mechanisms.get("first-price"), k=1, n_rivals=2, reserve=1.0,
+        cost_dist=stats.uniform(),
+    )  # fmt: skip
+    first = equilibrium_for(info)
+    files = list((tmp_path / "equilibria").glob("*.json"))
+    assert len(files) == 1
+    forget_solved()
+    again = equilibrium_for(info)
+    np.testing.assert_array_equal(again.asks, first.asks)
+    assert again.elapsed_s == first.elapsed_s  # loaded, not solved anew
+    files[0].write_text("{not json")
+    forget_solved()
+    with pytest.warns(UserWarning, match="unreadable cached equilibrium"):
+        third = equilibrium_for(info)
+    np.testing.assert_allclose(third.asks, first.asks)
