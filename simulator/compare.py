@@ -18,7 +18,7 @@ import pandas as pd
 import mechanisms
 
 from .config import MarketConfig
-from .report import cell_table, format_cells
+from .metrics import cell_table, format_cells
 from .results import run
 
 HEADLINES = (

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 __all__ = [
@@ -177,3 +178,49 @@ def confidence_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, floa
         return mean, float("nan"), float("nan")
     half = float(stats.t.ppf(0.5 + level / 2, df=n - 1) * x.std(ddof=1) / np.sqrt(n))
     return mean, mean - half, mean + half
+
+
+def cell_table(runs: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean and 95% CI of each metric per cell (one row per combination of ``by``).
+
+    Failed runs (``status == "error"``) are counted in ``failed`` and left
+    out of the means. Columns: the ``by`` columns, ``runs``, ``failed``, and
+    ``<metric>``, ``<metric>_lo``, ``<metric>_hi`` for each metric present.
+    """
+    by = list(by)
+    metrics = [m for m in metrics if m in runs.columns]
+    rows = []
+    groups = runs.groupby(by, sort=True, dropna=False) if by else [((), runs)]
+    for key, grp in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        row: dict = dict(zip(by, key, strict=True))
+        good = grp if "status" not in grp else grp[grp.status == "ok"]
+        row["runs"] = len(good)
+        row["failed"] = len(grp) - len(good)
+        for col in metrics:
+            mean, lo, hi = confidence_interval(good[col].to_numpy(dtype=float))
+            row[col], row[f"{col}_lo"], row[f"{col}_hi"] = mean, lo, hi
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def format_cells(table: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> str:
+    """The table as text, each metric as ``mean [lo, hi]``."""
+    out = table[[*by, "runs", "failed"]].copy()
+    for col in metrics:
+        if col not in table:
+            continue
+
+        def fmt(r, c=col):
+            if not np.isfinite(r[c]):
+                return "n/a"
+            if not np.isfinite(r[f"{c}_lo"]):
+                return _num(r[c])
+            return f"{_num(r[c])} [{_num(r[f'{c}_lo'])}, {_num(r[f'{c}_hi'])}]"
+
+        out[col] = table.apply(fmt, axis=1) if len(table) else []
+    return out.to_string(index=False)

@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .metrics import cell_table, confidence_interval
+
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
 MARKERS = "osD^v<>P"
 PathLike = str | os.PathLike | None
@@ -134,7 +136,7 @@ def metric_vs(
 ):
     """Each metric against factor ``x``, one line per combination of ``hue``,
     with its 95% CI band. ``cells`` is a table of means and CIs
-    (:func:`simulator.report.cell_table` grouped by ``[*hue, x]``)."""
+    (:func:`simulator.metrics.cell_table` grouped by ``[*hue, x]``)."""
     fig, axes = _panels(len(metrics))
     for j, (name, grp) in enumerate(_hue_groups(cells, hue)):
         grp = grp.sort_values(x)
@@ -154,7 +156,6 @@ def cost_vs_budget(
     budget, one line per mechanism, 95% CI bands over seeds. ``runs``: one row
     per run with ``budget``, the hue columns and the run's summary metrics
     (``simulator.compare.compare_runs`` or ``simulator.load_results``)."""
-    from .report import cell_table
 
     metrics = ["aggregated_accuracy", "dollars_per_correct"]
     cells = cell_table(runs, [*hue, "budget"], metrics)
@@ -175,7 +176,6 @@ def over_rounds(
     band. ``rounds``: one row per run and round (``load_results(store,
     table="rounds")``, or ``result.metrics`` with a ``mechanism`` column).
     ``panel`` is one panel's (width, height) in inches, ``cols`` panels a row."""
-    from .metrics import confidence_interval
 
     fig, axes = _panels(len(metrics), width=panel[0], height=panel[1], cols=cols)
     for j, (name, grp) in enumerate(_hue_groups(rounds, hue)):
@@ -201,7 +201,7 @@ def cell_bars(
     table: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *, path: PathLike = None
 ):
     """One bar per cell for each metric, with 95% CI error bars (``table``
-    from :func:`simulator.report.cell_table`)."""
+    from :func:`simulator.metrics.cell_table`)."""
     fig, axes = _panels(len(metrics))
     by = list(by)
     names = [", ".join(str(r[b]) for b in by) if by else "all runs" for _, r in table.iterrows()]
@@ -231,7 +231,6 @@ def efficiency_bars(
 ):
     """Allocative efficiency (and dollars per correct label) per mechanism:
     bars with 95% CIs over the runs (one row per run)."""
-    from .report import cell_table
 
     return cell_bars(cell_table(runs, by, metrics), by, metrics, path=path)
 

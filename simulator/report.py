@@ -2,10 +2,11 @@
 ``vickreyfeedback report``.
 
 A *cell* is one combination of the factors a sweep varies (say mechanism x
-budget); its runs are the replications (seeds). :func:`cell_table` gives each
-cell's mean and 95% t confidence interval (over replications) of the headline
-metrics; :func:`report` does it for a sweep store and writes the standard
-figures (:mod:`simulator.plots`).
+budget); its runs are the replications (seeds). :func:`cell_table` (defined in
+:mod:`simulator.metrics`, re-exported here) gives each cell's mean and 95% t
+confidence interval (over replications) of the headline metrics;
+:func:`report` does it for a sweep store and writes the standard figures
+(:mod:`simulator.plots`).
 """
 
 from __future__ import annotations
@@ -14,62 +15,21 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .metrics import confidence_interval
+from . import plots
+from .compare import HEADLINES
+from .metrics import cell_table, format_cells
+from .sweeps import factors as store_factors
+from .sweeps import load_results
+
+__all__ = ["FIGURE_METRICS", "ROUND_METRICS", "cell_table", "format_cells", "pick_x", "report"]
 
 FIGURE_METRICS = ("aggregated_accuracy", "dollars_per_correct", "annotator_profit",
                   "mean_markup_final")  # fmt: skip
 """Metrics the report plots against a numeric factor."""
 ROUND_METRICS = ("mean_price", "mean_markup", "active_annotators")
 """Per-round metrics the report plots over rounds."""
-
-
-def cell_table(runs: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
-    """Mean and 95% CI of each metric per cell (one row per combination of ``by``).
-
-    Failed runs (``status == "error"``) are counted in ``failed`` and left
-    out of the means. Columns: the ``by`` columns, ``runs``, ``failed``, and
-    ``<metric>``, ``<metric>_lo``, ``<metric>_hi`` for each metric present.
-    """
-    by = list(by)
-    metrics = [m for m in metrics if m in runs.columns]
-    rows = []
-    groups = runs.groupby(by, sort=True, dropna=False) if by else [((), runs)]
-    for key, grp in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        row: dict = dict(zip(by, key, strict=True))
-        good = grp if "status" not in grp else grp[grp.status == "ok"]
-        row["runs"] = len(good)
-        row["failed"] = len(grp) - len(good)
-        for col in metrics:
-            mean, lo, hi = confidence_interval(good[col].to_numpy(dtype=float))
-            row[col], row[f"{col}_lo"], row[f"{col}_hi"] = mean, lo, hi
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _num(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
-
-
-def format_cells(table: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> str:
-    """The table as text, each metric as ``mean [lo, hi]``."""
-    out = table[[*by, "runs", "failed"]].copy()
-    for col in metrics:
-        if col not in table:
-            continue
-
-        def fmt(r, c=col):
-            if not np.isfinite(r[c]):
-                return "n/a"
-            if not np.isfinite(r[f"{c}_lo"]):
-                return _num(r[c])
-            return f"{_num(r[c])} [{_num(r[f'{c}_lo'])}, {_num(r[f'{c}_hi'])}]"
-
-        out[col] = table.apply(fmt, axis=1) if len(table) else []
-    return out.to_string(index=False)
 
 
 def pick_x(runs: pd.DataFrame, factors: Sequence[str]) -> str | None:
@@ -104,11 +64,6 @@ def report(
     ``metrics`` defaults to the headline metrics of
     :data:`simulator.compare.HEADLINES`. Returns ``(cells, figure paths)``.
     """
-    from . import plots
-    from .compare import HEADLINES
-    from .sweeps import factors as store_factors
-    from .sweeps import load_results
-
     runs = load_results(store)
     if runs.empty:
         raise ValueError(f"{store}: the store holds no runs yet")

@@ -41,3 +41,55 @@ def test_package_imports_respect_the_layering(package):
 def test_mechanisms_know_nothing_of_mesa():
     for f in (ROOT / "mechanisms").rglob("*.py"):
         assert "mesa" not in _imports(f), f
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Project module -> the project modules it imports, counting imports
+    inside functions (a deferred import is still a dependency)."""
+    files = {}
+    for package in ("mechanisms", "agents", "rlhf", "simulator"):
+        for path in (ROOT / package).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            files[".".join(parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    pkg = here[: len(here) - (node.level - 1)]
+                    base = ".".join([*pkg, base] if base else pkg)
+                targets = [
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names
+                ]
+            else:
+                continue
+            deps |= {t for t in targets if t in files and t != name}
+        graph[name] = deps
+    return graph
+
+
+def test_no_import_cycles_between_modules():
+    graph = _module_graph()
+    assert "simulator.model" in graph and graph["simulator.report"]
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                cycle = [*path[path.index(dep) :], dep] if dep in path else [node, dep]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if dep not in state:
+                visit(dep, [*path, dep])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
