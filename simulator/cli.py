@@ -49,42 +49,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
             type=_parse_value,
             default=argparse.SUPPRESS,
             metavar="VALUE",
-            help=f"{_FIELD_HELP.get(f.name, f.name)} (default: {json.dumps(default, default=str)})",
+            help=f"{f.metadata['help']} (default: {json.dumps(default, default=str)})",
         )
-
-
-_FIELD_HELP = {
-    "mechanism": "mechanism name (see `vickreyfeedback mechanisms`)",
-    "mechanism_params": "mechanism parameters, e.g. '{price: 0.3}'",
-    "n_annotators": "number of annotators at the start",
-    "cost": "cost distribution in $/label, e.g. '{dist: uniform, low: 0.05, high: 0.5}'",
-    "quality": "label-accuracy distribution, e.g. '{dist: beta, a: 7, b: 3}'",
-    "correlation": "cost-quality Gaussian-copula correlation in [-1, 1]",
-    "mix": "shares of annotator types, e.g. '{honest: 0.8, spammer: 0.2}'",
-    "spammer_cost": "spammers' cost as a fraction of the cost they draw, in [0, 1]",
-    "strategies": "shares of bidding strategies, e.g. '{truthful: 0.5, learning: 0.5}'",
-    "strategy_params": "per-strategy parameters, e.g. '{markup: {m: 0.3}}'",
-    "capacity": "labels per annotator per round",
-    "bidders_per_task": "annotators that bid on each task",
-    "k": "labels bought per task",
-    "reserve": "reserve price, $ per label ('inf' for none)",
-    "budget": "total budget, $",
-    "tasks_per_round": "tasks the buyer posts per round",
-    "rounds": "number of rounds ('none': until the budget or the tasks run out)",
-    "n_tasks": "size of the task pool ('none': unlimited)",
-    "difficulty": "task difficulty levels in [0, 0.5]",
-    "gold_rate": "share of gold questions",
-    "aggregation": "majority or dawid-skene",
-    "quality_estimate": "buyer's quality estimates for quality-aware rules: gold, "
-    "dawid-skene or oracle",
-    "quality_score": "quality-vickrey's score per dollar: accuracy or informativeness (2q-1)",
-    "task_source": "taskworld (the shipped RLHF pairs) or synthetic (unlimited random tasks)",
-    "bid_cost": "$ an annotator spends per task it bids on (drives exit)",
-    "exit_after": "rounds of negative running profit before an annotator leaves (0: never)",
-    "entry_rate": "expected new annotators per round",
-    "incentive_sample": "slots sampled per round for the incentive gap (0: off)",
-    "seed": "random seed",
-}
 
 
 def config_from_args(args: argparse.Namespace) -> MarketConfig:

@@ -105,6 +105,18 @@ class ConfigError(ValueError):
     """An invalid market configuration; the message names the field."""
 
 
+def _help(text: str) -> str:
+    """A field's help text with the allowed values filled in from their one list."""
+    for name, values in (
+        ("AGGREGATIONS", AGGREGATIONS),
+        ("QUALITY_ESTIMATES", QUALITY_ESTIMATES),
+        ("QUALITY_SCORES", QUALITY_SCORES),
+        ("TASK_SOURCES", TASK_SOURCES),
+    ):
+        text = text.replace(f"<{name}>", ", ".join(values))
+    return text
+
+
 @dataclass(frozen=True)
 class MarketConfig:
     """The parameters of one market run (money in dollars).
@@ -190,35 +202,97 @@ class MarketConfig:
         seed: the root random seed (>= 0).
     """
 
-    mechanism: str = "vickrey"
-    mechanism_params: dict = field(default_factory=dict)
-    n_annotators: int = 100
-    cost: dict = field(default_factory=lambda: {"dist": "lognormal", "median": 0.25, "sigma": 0.5})
-    quality: dict = field(default_factory=lambda: {"dist": "beta", "a": 7.0, "b": 3.0})
-    correlation: float = 0.0
-    mix: dict = field(default_factory=lambda: {"honest": 0.9, "spammer": 0.1, "adversary": 0.0})
-    spammer_cost: float = 0.5
-    strategies: dict = field(default_factory=lambda: {"equilibrium": 1.0})
-    strategy_params: dict = field(default_factory=dict)
-    capacity: int = 20
-    bidders_per_task: int = 10
-    k: int = 3
-    reserve: float = 1.0
-    budget: float = 1000.0
-    tasks_per_round: int = 200
-    rounds: int | None = 50
-    task_source: str = "taskworld"
-    n_tasks: int | None = None
-    difficulty: tuple[float, ...] = (0.0, 0.1, 0.25)
-    gold_rate: float = 0.05
-    aggregation: str = "majority"
-    quality_estimate: str = "gold"
-    quality_score: str = "accuracy"
-    bid_cost: float = 0.01
-    exit_after: int = 5
-    entry_rate: float = 0.0
-    incentive_sample: int = 20
-    seed: int = 0
+    mechanism: str = field(
+        default="vickrey", metadata={"help": "mechanism name (see `vickreyfeedback mechanisms`)"}
+    )
+    mechanism_params: dict = field(
+        default_factory=dict, metadata={"help": "mechanism parameters, e.g. '{price: 0.3}'"}
+    )
+    n_annotators: int = field(default=100, metadata={"help": "number of annotators at the start"})
+    cost: dict = field(
+        default_factory=lambda: {"dist": "lognormal", "median": 0.25, "sigma": 0.5},
+        metadata={
+            "help": "cost distribution in $/label, e.g. '{dist: uniform, low: 0.05, high: 0.5}'"
+        },
+    )
+    quality: dict = field(
+        default_factory=lambda: {"dist": "beta", "a": 7.0, "b": 3.0},
+        metadata={"help": "label-accuracy distribution, e.g. '{dist: beta, a: 7, b: 3}'"},
+    )
+    correlation: float = field(
+        default=0.0, metadata={"help": "cost-quality Gaussian-copula correlation in [-1, 1]"}
+    )
+    mix: dict = field(
+        default_factory=lambda: {"honest": 0.9, "spammer": 0.1, "adversary": 0.0},
+        metadata={"help": "shares of annotator types, e.g. '{honest: 0.8, spammer: 0.2}'"},
+    )
+    spammer_cost: float = field(
+        default=0.5,
+        metadata={"help": "spammers' cost as a fraction of the cost they draw, in [0, 1]"},
+    )
+    strategies: dict = field(
+        default_factory=lambda: {"equilibrium": 1.0},
+        metadata={"help": "shares of bidding strategies, e.g. '{truthful: 0.5, learning: 0.5}'"},
+    )
+    strategy_params: dict = field(
+        default_factory=dict,
+        metadata={"help": "per-strategy parameters, e.g. '{markup: {m: 0.3}}'"},
+    )
+    capacity: int = field(default=20, metadata={"help": "labels per annotator per round"})
+    bidders_per_task: int = field(default=10, metadata={"help": "annotators that bid on each task"})
+    k: int = field(default=3, metadata={"help": "labels bought per task"})
+    reserve: float = field(
+        default=1.0, metadata={"help": "reserve price, $ per label ('inf' for none)"}
+    )
+    budget: float = field(default=1000.0, metadata={"help": "total budget, $"})
+    tasks_per_round: int = field(default=200, metadata={"help": "tasks the buyer posts per round"})
+    rounds: int | None = field(
+        default=50,
+        metadata={"help": "number of rounds ('none': until the budget or the tasks run out)"},
+    )
+    task_source: str = field(
+        default="taskworld",
+        metadata={
+            "help": _help("<TASK_SOURCES>: the shipped RLHF pairs or an unlimited random stream")
+        },
+    )
+    n_tasks: int | None = field(
+        default=None, metadata={"help": "size of the task pool ('none': unlimited)"}
+    )
+    difficulty: tuple[float, ...] = field(
+        default=(0.0, 0.1, 0.25), metadata={"help": "task difficulty levels in [0, 0.5]"}
+    )
+    gold_rate: float = field(default=0.05, metadata={"help": "share of gold questions"})
+    aggregation: str = field(
+        default="majority",
+        metadata={"help": _help("how a task's labels are aggregated: <AGGREGATIONS>")},
+    )
+    quality_estimate: str = field(
+        default="gold",
+        metadata={
+            "help": _help(
+                "the buyer's quality estimates for quality-aware rules: <QUALITY_ESTIMATES>"
+            )
+        },
+    )
+    quality_score: str = field(
+        default="accuracy",
+        metadata={"help": _help("quality-vickrey's score per dollar: <QUALITY_SCORES> (2q-1)")},
+    )
+    bid_cost: float = field(
+        default=0.01, metadata={"help": "$ an annotator spends per task it bids on (drives exit)"}
+    )
+    exit_after: int = field(
+        default=5,
+        metadata={
+            "help": "rounds of negative running profit before an annotator leaves (0: never)"
+        },
+    )
+    entry_rate: float = field(default=0.0, metadata={"help": "expected new annotators per round"})
+    incentive_sample: int = field(
+        default=20, metadata={"help": "slots sampled per round for the incentive gap (0: off)"}
+    )
+    seed: int = field(default=0, metadata={"help": "random seed"})
 
     # ------------------------------------------------------------------ checks
 
