@@ -19,6 +19,12 @@ from scipy import stats
 from . import strategies as strategy_registry
 from .annotator import KINDS, Annotator
 
+#: the default cost distribution of honest annotators ($ per label; the sources
+#: are in ``simulator.config``'s module docstring)
+DEFAULT_COST = {"dist": "lognormal", "median": 0.25, "sigma": 0.5}
+#: the default label-accuracy distribution: Beta(7, 3), mean 0.7
+DEFAULT_QUALITY = {"dist": "beta", "a": 7.0, "b": 3.0}
+
 
 def cost_distribution(spec: Mapping) -> stats.rv_continuous:
     """A frozen scipy distribution of per-label costs from a config dict:
@@ -175,8 +181,8 @@ def make_population(
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     sampler = PopulationSampler(
         ss,
-        cost=cost or {"dist": "lognormal", "median": 0.25, "sigma": 0.5},
-        quality=quality or {"dist": "beta", "a": 7.0, "b": 3.0},
+        cost=cost or dict(DEFAULT_COST),
+        quality=quality or dict(DEFAULT_QUALITY),
         correlation=correlation,
         mix=mix,
         strategies=strategies,

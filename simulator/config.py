@@ -74,6 +74,10 @@ from typing import Any
 import numpy as np
 
 import mechanisms
+from agents.annotator import KINDS
+from agents.population import DEFAULT_COST, DEFAULT_QUALITY
+
+from .aggregation import known_methods
 
 __all__ = [
     "AGGREGATIONS",
@@ -83,7 +87,7 @@ __all__ = [
     "MarketConfig",
 ]
 
-AGGREGATIONS = ("majority", "dawid-skene")
+AGGREGATIONS = known_methods
 TASK_SOURCES = ("taskworld", "synthetic")
 """Label aggregation rules the buyer can use."""
 
@@ -91,7 +95,7 @@ QUALITY_ESTIMATES = ("gold", "dawid-skene", "oracle")
 QUALITY_SCORES = ("accuracy", "informativeness")
 """How the buyer estimates annotator quality for quality-aware mechanisms."""
 
-ANNOTATOR_KINDS = ("honest", "spammer", "adversary")
+ANNOTATOR_KINDS = KINDS
 """Annotator types that ``mix`` shares out."""
 
 _SHARE_TOL = 1e-9
@@ -210,13 +214,13 @@ class MarketConfig:
     )
     n_annotators: int = field(default=100, metadata={"help": "number of annotators at the start"})
     cost: dict = field(
-        default_factory=lambda: {"dist": "lognormal", "median": 0.25, "sigma": 0.5},
+        default_factory=lambda: dict(DEFAULT_COST),
         metadata={
             "help": "cost distribution in $/label, e.g. '{dist: uniform, low: 0.05, high: 0.5}'"
         },
     )
     quality: dict = field(
-        default_factory=lambda: {"dist": "beta", "a": 7.0, "b": 3.0},
+        default_factory=lambda: dict(DEFAULT_QUALITY),
         metadata={"help": "label-accuracy distribution, e.g. '{dist: beta, a: 7, b: 3}'"},
     )
     correlation: float = field(
