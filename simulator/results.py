@@ -12,8 +12,10 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,7 +61,7 @@ class SimulationResult:
         _atomic(
             out / "summary.json",
             lambda p: Path(p).write_text(
-                json.dumps(_jsonable(self.summary), indent=2, sort_keys=True) + "\n"
+                json.dumps(jsonable(self.summary), indent=2, sort_keys=True) + "\n"
             ),
         )
         self.config.save(out / "config.yaml")
@@ -92,15 +94,20 @@ def _atomic(path: Path, write) -> None:
             os.unlink(tmp)
 
 
-def _jsonable(d: dict) -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, float) and not math.isfinite(v):
-            v = None
-        out[k] = v
-    return out
+def jsonable(x: Any) -> Any:
+    """Plain JSON data, one rule for every file the simulator writes: mappings
+    (keys as strings), lists and tuples recursively, numpy scalars as Python
+    ones, NaN as null and infinities as the strings ``"inf"`` / ``"-inf"``
+    (which ``MarketConfig`` reads back, e.g. ``reserve: inf``)."""
+    if isinstance(x, Mapping):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return x
 
 
 def summarize(

@@ -121,6 +121,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ConfigError, MarketConfig, _atomic_write
+from .results import jsonable
 
 __all__ = [
     "DEFAULT_RUN_FN",
@@ -317,7 +318,7 @@ class Design:
                 f"design: unknown key(s) {', '.join(unknown)}; "
                 f"valid keys: {', '.join(sorted(known))}"
             )
-        spec = json.loads(json.dumps(_jsonable(dict(d))))
+        spec = json.loads(json.dumps(jsonable(dict(d))))
         base = dict(d.get("base") or {})
         raw_grid = d.get("grid") or {}
         grids = [dict(g) for g in raw_grid] if isinstance(raw_grid, list) else [dict(raw_grid)]
@@ -667,7 +668,7 @@ def _row(task: RunTask, summary: dict, error, tb, elapsed: float) -> pd.DataFram
         traceback=tb,
         elapsed_s=float(elapsed),
         run_fn=task.run_fn,
-        config_json=json.dumps(_jsonable(cfg), sort_keys=True),
+        config_json=json.dumps(jsonable(cfg), sort_keys=True),
     )
     frame = pd.DataFrame([row])
     for col in ("error", "traceback"):
@@ -689,18 +690,6 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
             out[name] = float(v) if isinstance(v, int) and not isinstance(v, bool) and name in (
                 "rounds", "n_tasks") else v  # fmt: skip
     return out
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, float) and math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
 
 
 def _write(store: Path, rel: str, frame: pd.DataFrame) -> dict[str, Any]:
