@@ -227,34 +227,3 @@ def dollar_efficiency(
         if "correct" in pairs and len(pairs)
         else math.nan,
     }
-
-
-def budget_curve(
-    cells: pd.DataFrame, *, x: str = "spend", y: str = "quality_after", by: str = "mechanism"
-) -> pd.DataFrame:
-    """Mean and 95% t-interval of ``y`` per (``by``, budget) over seeds, with
-    the mean dollars spent: the data behind a quality-vs-dollars figure."""
-    from scipy import stats
-
-    rows = []
-    for (name, budget), grp in cells.groupby([by, "budget"], sort=True):
-        v = grp[y].to_numpy(dtype=float)
-        v = v[np.isfinite(v)]
-        mean = float(v.mean()) if v.size else math.nan
-        half = (
-            float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-            if v.size > 1
-            else math.nan
-        )
-        rows.append(
-            {
-                by: name,
-                "budget": budget,
-                x: float(grp[x].mean()),
-                y: mean,
-                f"{y}_lo": mean - half,
-                f"{y}_hi": mean + half,
-                "runs": len(grp),
-            }
-        )
-    return pd.DataFrame(rows)

@@ -296,9 +296,7 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_efficiency(args) -> int:
-    from rlhf.efficiency import budget_curve
-
-    from .efficiency import efficiency_runs
+    from .efficiency import budget_curve, efficiency_runs
     from .plots import quality_vs_dollars, save
     from .results import _atomic
 

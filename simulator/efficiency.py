@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 import mechanisms
 
 from .compare import default_params
 from .config import MarketConfig
+from .metrics import confidence_interval
 from .results import run
 
 DEFAULT_MECHANISMS = ("vickrey", "first-price", "fixed-price", "vickrey-feedback")
@@ -89,4 +91,22 @@ def efficiency_runs(
             bar.update(1)
     if bar is not None:
         bar.close()
+    return pd.DataFrame(rows)
+
+
+def budget_curve(
+    cells: pd.DataFrame, *, x: str = "spend", y: str = "quality_after", by: str = "mechanism"
+) -> pd.DataFrame:
+    """Mean and 95% t-interval of ``y`` per (``by``, budget) over seeds
+    (:func:`simulator.metrics.confidence_interval`, non-finite values left
+    out), with the mean dollars spent: the data behind a quality-vs-dollars
+    figure."""
+    rows = []
+    for (name, budget), grp in cells.groupby([by, "budget"], sort=True):
+        v = grp[y].to_numpy(dtype=float)
+        mean, lo, hi = confidence_interval(v[np.isfinite(v)])
+        rows.append(
+            {by: name, "budget": budget, x: float(grp[x].mean()), y: mean,
+             f"{y}_lo": lo, f"{y}_hi": hi, "runs": len(grp)}
+        )  # fmt: skip
     return pd.DataFrame(rows)

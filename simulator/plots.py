@@ -243,7 +243,7 @@ def quality_vs_dollars(
     path: PathLike = None,
 ):
     """Model quality against dollars spent, one line per mechanism with its 95%
-    band over seeds (``curve`` from :func:`rlhf.efficiency.budget_curve`:
+    band over seeds (``curve`` from :func:`simulator.efficiency.budget_curve`:
     columns mechanism, spend, ``y``, ``y_lo``, ``y_hi``)."""
     fig = metric_vs(curve, "spend", [y], ["mechanism"])
     fig.axes[0].set_xlabel("dollars spent on labels ($)")
