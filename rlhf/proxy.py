@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -186,16 +187,6 @@ def pair_features(emb_a: np.ndarray, emb_b: np.ndarray) -> np.ndarray:
     return b - a
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    # numerically stable for large |z|
-    out = np.empty_like(z, dtype=np.float64)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
-
-
 @dataclass(frozen=True)
 class BTModel:
     """A linear Bradley–Terry reward model ``r(x, y) = coef · phi(x, y)``."""
@@ -211,7 +202,7 @@ class BTModel:
 
     def predict_proba(self, diff: np.ndarray) -> np.ndarray:
         """``P(B > A)`` for each row of ``diff = phi_B - phi_A``."""
-        return _sigmoid(np.atleast_1d(np.asarray(diff, dtype=np.float64) @ self.coef))
+        return expit(np.atleast_1d(np.asarray(diff, dtype=np.float64) @ self.coef))
 
 
 def fit_bradley_terry(
@@ -260,7 +251,7 @@ def fit_bradley_terry(
     w = np.zeros(d)
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported
-        p = _sigmoid(x @ w)
+        p = expit(x @ w)
         grad = x.T @ (v * (p - y)) + l2 * w
         hess = (x * (v * p * (1.0 - p))[:, None]).T @ x + l2 * np.eye(d)
         step = np.linalg.solve(hess, grad)
