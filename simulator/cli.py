@@ -281,11 +281,11 @@ def _cmd_compare(args) -> int:
     )
     print(format_table(table))
     args.out.mkdir(parents=True, exist_ok=True)
-    from .results import _atomic
+    from .files import atomic_write
 
-    _atomic(args.out / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
-    _atomic(args.out / "table.parquet", lambda p: table.to_parquet(p, index=False))
-    _atomic(args.out / "table.csv", lambda p: table.to_csv(p, index=False))
+    atomic_write(args.out / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
+    atomic_write(args.out / "table.parquet", lambda p: table.to_parquet(p, index=False))
+    atomic_write(args.out / "table.csv", lambda p: table.to_csv(p, index=False))
     config.save(args.out / "config.yaml")
     figs = save(cost_vs_budget(runs), args.out / "accuracy_cost_vs_budget")
     print(
@@ -297,8 +297,8 @@ def _cmd_compare(args) -> int:
 
 def _cmd_efficiency(args) -> int:
     from .efficiency import budget_curve, efficiency_runs
+    from .files import atomic_write
     from .plots import quality_vs_dollars, save
-    from .results import _atomic
 
     config = config_from_args(args)
     names = [m.strip() for m in args.mechanisms.split(",") if m.strip()]
@@ -350,9 +350,9 @@ def _cmd_efficiency(args) -> int:
     )
     print(show.to_string(index=False))
     args.out.mkdir(parents=True, exist_ok=True)
-    _atomic(args.out / "cells.parquet", lambda p: cells.to_parquet(p, index=False))
-    _atomic(args.out / "cells.csv", lambda p: cells.to_csv(p, index=False))
-    _atomic(args.out / "curve.csv", lambda p: table.to_csv(p, index=False))
+    atomic_write(args.out / "cells.parquet", lambda p: cells.to_parquet(p, index=False))
+    atomic_write(args.out / "cells.csv", lambda p: cells.to_csv(p, index=False))
+    atomic_write(args.out / "curve.csv", lambda p: table.to_csv(p, index=False))
     config.save(args.out / "config.yaml")
     settings = {
         "trainer": args.trainer,
@@ -363,7 +363,7 @@ def _cmd_efficiency(args) -> int:
         "lr": args.lr,
         "beta": args.beta,
     }
-    _atomic(
+    atomic_write(
         args.out / "settings.json",
         lambda p: Path(p).write_text(json.dumps(settings, indent=2) + "\n"),
     )

@@ -57,14 +57,12 @@ Encoding in files
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import numbers
 import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -78,6 +76,7 @@ from agents.annotator import KINDS
 from agents.population import DEFAULT_COST, DEFAULT_QUALITY
 
 from .aggregation import known_methods
+from .files import atomic_write_text
 
 __all__ = [
     "AGGREGATIONS",
@@ -452,7 +451,7 @@ class MarketConfig:
             if math.isinf(data["reserve"]):
                 data["reserve"] = "inf"
             text = json.dumps(data, indent=2) + "\n"
-        _atomic_write(path, text)
+        atomic_write_text(path, text)
         return path
 
     @classmethod
@@ -712,22 +711,6 @@ def _yaml():
     except ImportError:  # pragma: no cover - PyYAML ships with transformers
         raise ConfigError("YAML configs need PyYAML (pip install pyyaml)") from None
     return yaml
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # ------------------------------------------------------------ a tiny TOML writer

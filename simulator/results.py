@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .config import MarketConfig
+from .files import atomic_write
 from .model import MarketModel
 from .tasks import TaskSource
 
@@ -57,8 +57,8 @@ class SimulationResult:
         out.mkdir(parents=True, exist_ok=True)
         for name in TABLES:
             table: pd.DataFrame = getattr(self, name)
-            _atomic(out / f"{name}.parquet", lambda p, df=table: df.to_parquet(p, index=False))
-        _atomic(
+            atomic_write(out / f"{name}.parquet", lambda p, df=table: df.to_parquet(p, index=False))
+        atomic_write(
             out / "summary.json",
             lambda p: Path(p).write_text(
                 json.dumps(jsonable(self.summary), indent=2, sort_keys=True) + "\n"
@@ -81,17 +81,6 @@ class SimulationResult:
         tables = {t: pd.read_parquet(d / f"{t}.parquet") for t in TABLES}
         summary = json.loads((d / "summary.json").read_text())
         return cls(config=MarketConfig.load(d / "config.yaml"), summary=summary, **tables)
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def jsonable(x: Any) -> Any:

@@ -120,7 +120,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, MarketConfig, _atomic_write
+from .config import ConfigError, MarketConfig
+from .files import atomic_write, atomic_write_text
 from .results import jsonable
 
 __all__ = [
@@ -695,11 +696,10 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _write(store: Path, rel: str, frame: pd.DataFrame) -> dict[str, Any]:
     """Write a shard atomically (temporary name, then rename); return its checksum
     and size."""
-    from .results import _atomic
 
     path = store / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
     return {"sha256": _sha256(path), "bytes": path.stat().st_size}
 
 
@@ -727,7 +727,7 @@ class _Store:
                  "run_fn": run_fn, "tables": list(tables)}  # fmt: skip
         if entry not in meta["designs"]:
             meta["designs"].append(entry)
-            _atomic_write(self.meta, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+            atomic_write_text(self.meta, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
     @contextlib.contextmanager
     def lock(self):

@@ -1,0 +1,49 @@
+"""Writing files safely: the one atomic writer every result, config, store
+shard and table of the simulator goes through.
+
+A file is written to a temporary name in its folder, flushed to disk, and
+moved into place with ``os.replace`` (atomic on POSIX and Windows), so a crash
+or a kill never leaves a half-written file under the real name, and a reader
+sees the old file or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["atomic_write", "atomic_write_text"]
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
+    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then move
+    it into place; on any error the temporary file is removed and ``path`` is
+    left as it was. Keeps ``path``'s permissions when it exists."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """:func:`atomic_write` of a UTF-8 text file with ``\\n`` line ends."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+
+    return atomic_write(path, write)
