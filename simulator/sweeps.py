@@ -1169,6 +1169,13 @@ def _limit(ex: cf.Executor, workers: int | None) -> Callable[[], int]:
     return lambda: max(4, 2 * int(n))
 
 
+def _worker_died(exc: BaseException) -> SweepError:
+    return SweepError(
+        f"a worker process died ({exc}); the runs finished so far are stored. "
+        "Run the same sweep again to resume."
+    )
+
+
 def _map(ex: cf.Executor, tasks: Iterable[RunTask], limit: Callable[[], int]) -> Iterator[dict]:
     """Receipts as runs finish, with at most ``limit()`` submitted at once (so the
     parent's memory does not grow with the number of runs)."""
@@ -1181,7 +1188,10 @@ def _map(ex: cf.Executor, tasks: Iterable[RunTask], limit: Callable[[], int]) ->
                 task = next(it, None)
                 if task is None:
                     break
-                pending[ex.submit(execute, task)] = task
+                try:
+                    pending[ex.submit(execute, task)] = task
+                except cf.process.BrokenProcessPool as exc:  # died before we saw a result
+                    raise _worker_died(exc) from exc
             if not pending:
                 return
             done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
@@ -1190,10 +1200,7 @@ def _map(ex: cf.Executor, tasks: Iterable[RunTask], limit: Callable[[], int]) ->
                 try:
                     yield fut.result()
                 except cf.process.BrokenProcessPool as exc:
-                    raise SweepError(
-                        f"a worker process died ({exc}); the runs finished so far are stored. "
-                        "Run the same sweep again to resume."
-                    ) from exc
+                    raise _worker_died(exc) from exc
                 except cf.CancelledError:
                     continue
                 except Exception as exc:  # the executor lost the task (e.g. a Dask worker died)
