@@ -51,14 +51,26 @@ class PopulationSampler:
     on the seed and i (each attribute has its own stream, consumed in order),
     so a larger population never changes the first annotators, and entrants
     continue the same sequence.
+
+    Args:
+        seed: the population's SeedSequence (a child of the run's).
+        cost: cost distribution spec (default :data:`DEFAULT_COST`, lognormal,
+            median $0.25, sigma 0.5).
+        quality: beta accuracy spec (default :data:`DEFAULT_QUALITY`, Beta(7, 3)).
+        correlation: Gaussian-copula correlation of cost and quality in [-1, 1].
+        mix: shares of "honest", "spammer", "adversary" annotators.
+        strategies: shares of strategy names (``agents.strategies.available()``).
+        strategy_params: per strategy name, its parameters.
+        capacity: labels per annotator per round.
+        spammer_cost: spammers' cost as a fraction of the cost they draw.
     """
 
     def __init__(
         self,
         seed: np.random.SeedSequence,
         *,
-        cost: Mapping,
-        quality: Mapping,
+        cost: Mapping | None = None,
+        quality: Mapping | None = None,
         correlation: float = 0.0,
         mix: Mapping | None = None,
         strategies: Mapping | None = None,
@@ -68,8 +80,8 @@ class PopulationSampler:
     ) -> None:
         if not -1.0 <= correlation <= 1.0:
             raise ValueError(f"correlation must be in [-1, 1], got {correlation}")
-        self.cost_dist = cost_distribution(cost)
-        self.quality_dist = quality_distribution(quality)
+        self.cost_dist = cost_distribution(cost or DEFAULT_COST)
+        self.quality_dist = quality_distribution(quality or DEFAULT_QUALITY)
         self.correlation = float(correlation)
         mix = dict(mix or {"honest": 1.0})
         self.kinds = [k for k in KINDS if mix.get(k, 0) > 0]
@@ -152,42 +164,11 @@ class PopulationSampler:
 
 
 def make_population(
-    model: mesa.Model,
-    n: int,
-    *,
-    cost: Mapping | None = None,
-    quality: Mapping | None = None,
-    correlation: float = 0.0,
-    mix: Mapping | None = None,
-    strategies: Mapping | None = None,
-    strategy_params: Mapping | None = None,
-    capacity: int = 20,
-    spammer_cost: float = 1.0,
-    seed: np.random.SeedSequence | int = 0,
+    model: mesa.Model, n: int, *, seed: np.random.SeedSequence | int = 0, **population
 ) -> list[Annotator]:
-    """Create ``n`` annotators in ``model``.
-
-    Args:
-        cost: cost distribution spec (default lognormal, median $0.25, sigma 0.5).
-        quality: beta accuracy spec (default Beta(7, 3), mean 0.7).
-        correlation: Gaussian-copula correlation of cost and quality in [-1, 1].
-        mix: shares of "honest", "spammer", "adversary" annotators.
-        strategies: shares of strategy names (``agents.strategies.available()``).
-        strategy_params: per strategy name, its parameters.
-        capacity: labels per annotator per round.
-        spammer_cost: spammers' cost as a fraction of the cost they draw.
-        seed: a SeedSequence (a child of the run's) or an int.
-    """
+    """Create ``n`` annotators in ``model``: a :class:`PopulationSampler` with
+    ``population``'s fields (cost, quality, correlation, mix, strategies,
+    strategy_params, capacity, spammer_cost; the defaults are the sampler's),
+    seeded by ``seed`` (a SeedSequence, a child of the run's, or an int)."""
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    sampler = PopulationSampler(
-        ss,
-        cost=cost or dict(DEFAULT_COST),
-        quality=quality or dict(DEFAULT_QUALITY),
-        correlation=correlation,
-        mix=mix,
-        strategies=strategies,
-        strategy_params=strategy_params,
-        capacity=capacity,
-        spammer_cost=spammer_cost,
-    )
-    return sampler.make(model, n)
+    return PopulationSampler(ss, **population).make(model, n)
