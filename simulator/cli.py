@@ -20,6 +20,7 @@ import yaml
 
 from .compare import mechanism_table
 from .config import MarketConfig
+from .efficiency import DEFAULT_BUDGETS, DEFAULT_MECHANISMS, DEFAULT_SEEDS, TRAINERS
 
 
 def _parse_value(text: str):
@@ -121,18 +122,20 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_options(eff)
     eff.add_argument(
         "--mechanisms",
-        default="vickrey,first-price,fixed-price,vickrey-feedback",
+        default=",".join(DEFAULT_MECHANISMS),
         help="comma-separated mechanism names (default: %(default)s)",
     )
     eff.add_argument(
         "--budgets",
-        default="50,100,200,400",
+        default=",".join(f"{b:g}" for b in DEFAULT_BUDGETS),
         help="comma-separated budgets in $ (default: %(default)s)",
     )
-    eff.add_argument("--seeds", type=int, default=3, help="seeds per cell (default: 3)")
+    eff.add_argument(
+        "--seeds", type=int, default=DEFAULT_SEEDS, help="seeds per cell (default: %(default)s)"
+    )
     eff.add_argument(
         "--trainer",
-        choices=("proxy", "dpo", "qa-dpo"),
+        choices=TRAINERS,
         default="proxy",
         help="how bought labels become model quality (default: proxy)",
     )

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 import mechanisms
+from rlhf.efficiency import TRAINERS
 
 from .compare import default_params
 from .config import MarketConfig
@@ -23,14 +24,17 @@ from .metrics import confidence_interval
 from .results import run
 
 DEFAULT_MECHANISMS = ("vickrey", "first-price", "fixed-price", "vickrey-feedback")
+#: the budgets ($) and seeds per cell of ``vickreyfeedback efficiency``
+DEFAULT_BUDGETS = (50.0, 100.0, 200.0, 400.0)
+DEFAULT_SEEDS = 3
 
 
 def efficiency_runs(
     config: MarketConfig,
     *,
     mechanism_names: Sequence[str] = DEFAULT_MECHANISMS,
-    budgets: Sequence[float] = (50.0, 100.0, 200.0, 400.0),
-    seeds: int = 3,
+    budgets: Sequence[float] = DEFAULT_BUDGETS,
+    seeds: int = DEFAULT_SEEDS,
     trainer: str = "proxy",
     progress: bool = False,
     heldout: pd.DataFrame | None = None,
@@ -42,7 +46,7 @@ def efficiency_runs(
     label_accuracy (share of bought pairs whose aggregated label is right),
     n_pairs, quality_before, quality_after, gain, per_dollar, trainer.
     """
-    from rlhf.efficiency import TRAINERS, dollar_efficiency
+    from rlhf.efficiency import dollar_efficiency
     from rlhf.taskworld import shipped_pairs
 
     if trainer not in TRAINERS:
