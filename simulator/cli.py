@@ -3,7 +3,11 @@
 Commands:
     simulate     run one market and save its tables
     compare      every mechanism on the same market, several seeds and budgets
+    efficiency   dollar-efficiency: market -> dataset -> training -> evaluation
     mechanisms   list the registered mechanisms with their properties
+    sweep        run a design file into a crash-safe results store
+    report       per-cell means with 95% CIs and the standard figures of a store
+    dashboard    the interactive SolaraViz market (local web server)
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 A task is one preference comparison (prompt, response A, response B) whose
 true label (0 = A is better, 1 = B is better) the simulator knows and no agent
 does. Any object with a ``next_batch(n)`` method returning a :class:`TaskBatch`
-(or None once exhausted) is a task source; :class:`SyntheticTaskSource` is the
-default until the RLHF task world provides texts.
+(or None once exhausted) is a task source. The market's default is
+:class:`PairTaskSource` over the RLHF task world's shipped pairs (with their
+texts); :class:`SyntheticTaskSource` is an unlimited stream of random labels
+(``task_source: synthetic``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Who may import whom (DESIGN.md): mechanisms imports no other project
 package; agents imports mechanisms (the equilibrium solver plays a rule
 through ``run_batch``) but never simulator or rlhf; rlhf never imports
-simulator, agents or mechanisms."""
+simulator, agents or mechanisms; and no module imports another in a cycle,
+imports inside functions counted."""
 
 from __future__ import annotations
 
