@@ -220,19 +220,19 @@ def dawid_skene(
         prior = np.array([1.0 - p1[labelled].mean(), p1[labelled].mean()])
         return np.maximum(prior, eps), counts / counts.sum(axis=2, keepdims=True)
 
-    def e_step(prior: np.ndarray, errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        log_e = np.log(np.where(gave[w][:, None, :], errors[w], 1.0)[np.arange(m), :, label])
+    def e_step(prior: np.ndarray, errors: np.ndarray) -> np.ndarray:
+        log_e = np.log(errors[w, :, label])  # (m, true); a given label never has a 0 count
         logp = np.zeros((n_tasks, 2))
         np.add.at(logp, task, log_e)
         logp += np.log(prior)
         lik = np.exp(logp - logp.max(axis=1, keepdims=True))
         p1 = lik[:, 1] / lik.sum(axis=1)
         p1[gold_t] = gold_l  # known answers stay certain
-        return p1, log_e
+        return p1
 
     def elbo(p1, prior, errors) -> float:
         post = np.stack([1.0 - p1, p1], axis=1)[labelled]
-        log_e = np.log(np.where(gave[w][:, None, :], errors[w], 1.0)[np.arange(m), :, label])
+        log_e = np.log(errors[w, :, label])  # (m, true); a given label never has a 0 count
         joint = (np.stack([1.0 - p1[task], p1[task]], axis=1) * (log_e + np.log(prior))).sum()
         clipped = np.maximum(post, eps)
         return float(joint - (np.log(clipped) * clipped).sum())
@@ -245,7 +245,7 @@ def dawid_skene(
     iterations = 0
     while iterations < n_iter:
         iterations += 1
-        p1, _ = e_step(prior, errors)
+        p1 = e_step(prior, errors)
         prior, errors = m_step(p1)
         new_loss = elbo(p1, prior, errors) / m
         if new_loss - loss < tol:
