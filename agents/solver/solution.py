@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.interpolate import PchipInterpolator
 
-__all__ = ["EquilibriumSolution", "Extrapolating", "interp_extrapolate"]
+__all__ = ["EquilibriumSolution", "Extrapolating"]
 
 FORMAT = "vickreyfeedback.equilibrium/1"
 
@@ -63,11 +63,6 @@ class Extrapolating:
         y = np.interp(x, xp, fp) if self._pchip is None else self._pchip(x)
         y = np.where(x < xp[0], fp[0] + (x - xp[0]) * self._lo, y)
         return np.where(x > xp[-1], fp[-1] + (x - xp[-1]) * self._hi, y)
-
-
-def interp_extrapolate(x, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """:class:`Extrapolating` of (xp, fp) at x, built for this one call."""
-    return Extrapolating(xp, fp)(x)
 
 
 @dataclass
