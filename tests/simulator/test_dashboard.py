@@ -4,6 +4,7 @@ app itself driven in a real headless browser (Playwright + Debian's chromium).""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -56,6 +57,13 @@ def test_winners_table_is_the_latest_round():
     assert set(table.type) <= {"honest", "spammer", "adversary"}
     fig = round_figure(m)
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 5
+
+
+def _round_shown(winners) -> int:
+    """The round number the winners' header shows ("Round 6 · mechanism ...")."""
+    found = re.search(r"Round (\d+) ·", winners.inner_text())
+    assert found, winners.inner_text()
+    return int(found.group(1))
 
 
 def _free_port() -> int:
@@ -140,10 +148,17 @@ def test_dashboard_in_a_real_browser(dashboard_url):
             page.get_by_role("button", name="▶").click()
             page.get_by_text("Round 6 ·").wait_for(timeout=30_000)
             page.get_by_role("button", name="❚❚").click()
-            time.sleep(1.0)  # a round in flight may still land
-            paused = winners.inner_text()
-            time.sleep(1.5)
-            assert winners.inner_text() == paused
+            at_pause = _round_shown(winners)
+            # a round already in flight (and one the server began before the
+            # click reached it) may still land; no further round may. Unpaused
+            # play would spend the rest of the budget (about 13 rounds).
+            seen = [at_pause]
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline:
+                page.wait_for_timeout(250)
+                seen.append(_round_shown(winners))
+            assert max(seen) <= at_pause + 2, seen
+            assert seen[-1] == seen[len(seen) // 2], seen  # settled, not crawling
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
             # reset starts over
