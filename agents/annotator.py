@@ -5,6 +5,12 @@ Private values (never shown to other agents): ``cost`` (dollars per label) and
 one ask (and, for the VickreyFeedback protocol, one quality claim) through its
 ``strategy``, bids on up to ``capacity`` tasks, and learns only its own
 outcome.
+
+Its state is one row of the model's :class:`agents.crowd.Crowd`: the market
+acts on every annotator at once through the crowd's arrays, and the agent
+shows (and, with ``bid``/``observe``, acts on) its own row, so the two paths
+run the same code (a test checks that a market run through the agents one
+by one gives the same result).
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ import weakref
 import mesa
 import numpy as np
 
-from .strategies import MarketInfo, RoundFeedback, Strategy
+from .crowd import KINDS, Crowd, crowd_of
+from .strategies import MarketInfo, Strategy
 
-KINDS = ("honest", "spammer", "adversary")
+__all__ = ["KINDS", "Annotator"]
 
 
 class _IdCounters(weakref.WeakKeyDictionary):
@@ -41,7 +48,7 @@ class _IdCounters(weakref.WeakKeyDictionary):
 class Annotator(mesa.Agent):
     """A label seller with private cost and quality and a bidding strategy.
 
-    Attributes:
+    Attributes (views of its row in ``model.crowd``):
         cost: dollars per label (private).
         quality: probability its label is correct on a task of difficulty 0
             (private; 0.5 for spammers, below 0.5 for adversaries).
@@ -49,8 +56,12 @@ class Annotator(mesa.Agent):
         strategy: how it sets its ask and quality claim.
         kind: "honest", "spammer" (labels at random) or "adversary" (labels
             wrong on purpose).
-        own_rng: its own generator, spawned from the run's seed tree, so adding an
-            annotator never shifts another's draws.
+        active, ask, claim, profit (running), revenue, wins, negative_rounds
+            (consecutive rounds with negative running profit).
+
+    Built directly, it adopts ``strategy`` (an instance of its own); a
+    :class:`agents.population.PopulationSampler` builds annotators in bulk
+    with ``row`` already in the crowd.
     """
 
     _ids = _IdCounters()
@@ -59,61 +70,83 @@ class Annotator(mesa.Agent):
         self,
         model: mesa.Model,
         *,
-        cost: float,
-        quality: float,
-        capacity: int,
-        strategy: Strategy,
+        cost: float = 0.0,
+        quality: float = 0.5,
+        capacity: int = 1,
+        strategy: Strategy | None = None,
         kind: str = "honest",
-        rng: np.random.Generator,
+        row: int | None = None,
     ) -> None:
         super().__init__(model)
+        self._crowd: Crowd = crowd_of(model)
+        if row is not None:  # built in bulk: the row exists
+            self.index = int(row)
+            return
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if not 0.0 <= quality <= 1.0:
             raise ValueError(f"quality must be in [0, 1], got {quality}")
         if cost < 0 or capacity < 1:
             raise ValueError("cost must be >= 0 and capacity >= 1")
-        self.cost = float(cost)
-        self.quality = float(quality)
-        self.capacity = int(capacity)
-        self.strategy = strategy
-        self.kind = kind
-        self.own_rng = rng
-        self.active = True
-        self.ask = float(cost)
-        self.claim = float(quality)
-        self.profit = 0.0  # running (cumulative) profit
-        self.revenue = 0.0
-        self.wins = 0
-        self.negative_rounds = 0  # consecutive rounds with negative running profit
+        if strategy is None:
+            raise ValueError("Annotator: pass a strategy")
+        pool, member = self._crowd.adopt(strategy)
+        self.index = int(
+            self._crowd.add(
+                cost=np.array([float(cost)]), quality=np.array([float(quality)]),
+                capacity=np.array([int(capacity)]), kind=np.array([kind]),
+                uid=np.array([self.unique_id]), pool=pool, row=np.array([member]),
+            )[0]
+        )  # fmt: skip
+
+    def _get(self, name: str):
+        return getattr(self._crowd, name)[self.index]
+
+    cost = property(lambda self: float(self._get("cost")), doc="Dollars per label (private).")
+    quality = property(lambda self: float(self._get("quality")), doc="Label accuracy (private).")
+    capacity = property(lambda self: int(self._get("capacity")), doc="Labels per round.")
+    ask = property(lambda self: float(self._get("ask")), doc="This round's ask.")
+    claim = property(lambda self: float(self._get("claim")), doc="This round's quality claim.")
+    profit = property(lambda self: float(self._get("profit")), doc="Running profit.")
+    revenue = property(lambda self: float(self._get("revenue")), doc="Dollars received.")
+    wins = property(lambda self: int(self._get("wins")), doc="Labels sold so far.")
+    negative_rounds = property(
+        lambda self: int(self._get("negative_rounds")),
+        doc="Consecutive rounds with negative running profit.",
+    )
+
+    @property
+    def kind(self) -> str:
+        return self._crowd.kind_name(self.index)
+
+    @property
+    def strategy(self) -> Strategy:
+        return self._crowd.strategy(self.index)
+
+    @property
+    def active(self) -> bool:
+        """Still in the market."""
+        return bool(self._get("active"))
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self._crowd.set_active([self.index], value)
 
     def bid(self, info: MarketInfo) -> None:
         """Choose this round's ask and quality claim."""
-        self.ask = float(self.strategy.ask(self.cost, info, self.own_rng))
-        self.claim = float(self.strategy.claim(self.quality, info, self.own_rng, cost=self.cost))
+        self._crowd.bid(np.array([self.index]), info)
 
     def observe(
         self, info: MarketInfo, bids: int, wins: int, revenue: float, bid_cost: float = 0.0
     ) -> None:
-        """Learn this round's own outcome; update profit and the strategy.
-
-        ``bid_cost`` per bid is the effort of reading a task before bidding: it
-        lowers the running profit (and so drives exit) but is sunk for the
-        strategy, which learns from revenue minus the cost of labels sold."""
-        feedback = RoundFeedback(
-            ask=self.ask, bids=int(bids), wins=int(wins), revenue=float(revenue), cost=self.cost
-        )
-        self.profit += feedback.profit - bids * bid_cost
-        self.revenue += feedback.revenue
-        self.wins += feedback.wins
-        # a tolerance keeps rounding noise (-1e-16) from counting as a loss
-        self.negative_rounds = self.negative_rounds + 1 if self.profit < -1e-9 else 0
-        self.strategy.observe(feedback, info, self.own_rng)
+        """Learn this round's own outcome; update profit and the strategy
+        (:meth:`agents.crowd.Crowd.observe` on this annotator's row)."""
+        self._crowd.observe(
+            np.array([self.index]), info, np.array([bids]), np.array([wins]),
+            np.array([revenue], dtype=float), bid_cost=bid_cost,
+        )  # fmt: skip
 
     @property
     def markup(self) -> float:
-        """The strategy's current markup (ask / cost - 1)."""
-        m = self.strategy.markup
-        if m is not None:
-            return float(m)
-        return self.ask / self.cost - 1.0 if self.cost > 0 else 0.0
+        """The strategy's current markup (ask / cost - 1 where it has none)."""
+        return float(self._crowd.markups(np.array([self.index]))[0])

@@ -16,8 +16,8 @@ import mesa
 import numpy as np
 from scipy import stats
 
-from . import strategies as strategy_registry
-from .annotator import KINDS, Annotator
+from .annotator import Annotator
+from .crowd import KINDS, crowd_of
 
 #: the default cost distribution of honest annotators ($ per label; the sources
 #: are in ``simulator.config``'s module docstring)
@@ -47,7 +47,7 @@ def quality_distribution(spec: Mapping) -> stats.rv_continuous:
 class PopulationSampler:
     """Draws annotators i = 0, 1, 2, ... reproducibly from one SeedSequence.
 
-    Annotator i's cost, quality, type, strategy and own generator depend only
+    Annotator i's cost, quality, type and strategy depend only
     on the seed and i (each attribute has its own stream, consumed in order),
     so a larger population never changes the first annotators, and entrants
     continue the same sequence.
@@ -105,10 +105,6 @@ class PopulationSampler:
         ss = np.random.SeedSequence(self._seed.entropy, spawn_key=(*self._seed.spawn_key, *key))
         return np.random.default_rng(ss)
 
-    def _agent_rng(self, i: int) -> np.random.Generator:
-        # annotator i's own stream: independent of how many are drawn
-        return self._child(3, i)
-
     def draw(self, n: int) -> dict[str, np.ndarray]:
         """Private values, types and strategies of the next ``n`` annotators.
 
@@ -142,24 +138,25 @@ class PopulationSampler:
         }
 
     def make(self, model: mesa.Model, n: int) -> list[Annotator]:
-        """Create the next ``n`` annotators in ``model``."""
+        """Create the next ``n`` annotators in ``model`` (rows of its crowd,
+        :func:`agents.crowd.crowd_of`, and Mesa agents that view them)."""
         d = self.draw(n)
-        out = []
-        for j in range(n):
-            name = d["strategy"][j]
-            strategy = strategy_registry.get(name, **self.strategy_params.get(name, {}))
-            out.append(
-                Annotator(
-                    model,
-                    cost=float(d["cost"][j]),
-                    quality=float(d["quality"][j]),
-                    capacity=self.capacity,
-                    strategy=strategy,
-                    kind=d["kind"][j],
-                    rng=self._agent_rng(self._drawn),
-                )
-            )
-            self._drawn += 1
+        crowd = crowd_of(model)
+        first = crowd.n
+        out = [Annotator(model, row=first + j) for j in range(n)]
+        names = d["strategy"]
+        pool = np.empty(n, dtype=np.int32)
+        for name in dict.fromkeys(names):
+            pool[names == name] = crowd.pool_id(name, self.strategy_params.get(name, {}))
+        crowd.add(
+            cost=d["cost"],
+            quality=d["quality"],
+            capacity=np.full(n, self.capacity),
+            kind=d["kind"],
+            uid=np.fromiter((a.unique_id for a in out), dtype=np.int64, count=n),
+            pool=pool,
+        )
+        self._drawn += n
         return out
 
 

@@ -9,10 +9,16 @@ quality (from gold questions or Dawid-Skene); every annotator observes its own
 outcome; annotators whose running profit stays negative leave and new ones may
 enter. Mesa's DataCollector records one row of metrics per round.
 
-Random numbers: one SeedSequence per run, spawned into independent streams
-(population, tasks, bidding slots, mechanism tie-breaks, labels, aggregation,
-entry, incentive-gap sampling), so every mechanism run with the same seed sees
-the same annotators and the same tasks (common random numbers).
+Random numbers (:mod:`agents.randomness`): one seed per run, and a stream
+per consumer *by name* (population, tasks, tie-breaks, aggregation, entry,
+incentive-gap sampling, Mesa's own), so adding a stream shifts no other. Draws
+that must agree across the arms of a paired comparison are keyed instead of
+streamed: a label's noise is a function of (seed, task id, annotator id), an
+annotator's choice of tasks and its place in a task's queue of (seed, round,
+annotator) and (seed, task, annotator), its strategy's draws of (seed, round,
+annotator). So every mechanism run with the same seed sees the same
+annotators and tasks, and the same annotator labelling the same task is right
+or wrong in every arm alike (common random numbers).
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ import pandas as pd
 from mesa.agent import AgentSet
 
 import mechanisms
+from agents.crowd import Crowd
 from agents.population import PopulationSampler
 from agents.priors import market_cost_prior
+from agents.randomness import keyed_bits, keyed_uniform, named_stream, stream_generator
 from agents.strategies import MarketInfo
 
 from .aggregation import aggregate, dawid_skene
@@ -118,23 +126,20 @@ class MarketModel(mesa.Model):
         **fields,
     ):
         cfg = _resolve_config(config, seed, rng, fields)
-        root = np.random.SeedSequence(cfg.seed)
-        (pop_ss, task_ss, slot_ss, mech_ss, label_ss, agg_ss, entry_ss, gap_ss,
-         model_ss) = root.spawn(9)  # fmt: skip
-        super().__init__(rng=np.random.default_rng(model_ss))
+        super().__init__(rng=stream_generator(cfg.seed, "mesa"))
         self.config = cfg
         self.budget_left = float(cfg.budget)
         self.spent = 0.0
         self.round = 0
-        self.tasks = tasks or default_task_source(cfg, np.random.default_rng(task_ss))
-        self._slot_rng = np.random.default_rng(slot_ss)
-        self._mech_rng = np.random.default_rng(mech_ss)
-        self._label_rng = np.random.default_rng(label_ss)
-        self._agg_rng = np.random.default_rng(agg_ss)
-        self._entry_rng = np.random.default_rng(entry_ss)
-        self._gap_rng = np.random.default_rng(gap_ss)
+        self.tasks = tasks or default_task_source(cfg, stream_generator(cfg.seed, "tasks"))
+        self._mech_rng = stream_generator(cfg.seed, "tie-breaks")
+        self._agg_rng = stream_generator(cfg.seed, "aggregation")
+        self._entry_rng = stream_generator(cfg.seed, "entry")
+        self._gap_rng = stream_generator(cfg.seed, "incentive-gap")
+        #: every annotator's state as arrays (the agents are views of its rows)
+        self.crowd = Crowd(seed=cfg.seed)
         self.sampler = PopulationSampler(
-            pop_ss,
+            named_stream(cfg.seed, "population"),
             cost=cfg.cost,
             quality=cfg.quality,
             correlation=cfg.correlation,
@@ -157,7 +162,6 @@ class MarketModel(mesa.Model):
             cost_dist=market_cost_prior(self.sampler.cost_dist, cfg.mix, cfg.spammer_cost),
             quality_dist=self.sampler.quality_dist,
         )
-        self._n_annotators = 0
         # the buyer's prior on an annotator's accuracy: the population's quality distribution
         self._prior_a, self._prior_b = float(cfg.quality["a"]), float(cfg.quality["b"])
         # the buyer's quality estimates, by annotator index: gold counts and the estimate
@@ -181,10 +185,7 @@ class MarketModel(mesa.Model):
 
     # ----------------------------------------------------------- population
     def _add_annotators(self, n: int) -> list:
-        new = self.sampler.make(self, n)  # Mesa agents: they join self.agents
-        for a in new:
-            a.index = self._n_annotators
-            self._n_annotators += 1
+        new = self.sampler.make(self, n)  # rows of self.crowd; Mesa agents in self.agents
         prior = self._prior_a / (self._prior_a + self._prior_b)  # no gold answers yet
         self._gold_answered = np.concatenate([self._gold_answered, np.zeros(n)])
         self._gold_correct = np.concatenate([self._gold_correct, np.zeros(n)])
@@ -209,30 +210,43 @@ class MarketModel(mesa.Model):
         return self.agents.select(lambda a: a.active)
 
     # ----------------------------------------------------------------- round
-    def _assign_slots(self, capacity: np.ndarray, T: int) -> np.ndarray:
-        """(T, bidders_per_task) positions into the active list (-1 = empty).
+    def _assign_slots(self, capacity: np.ndarray, uid: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """(T, bidders_per_task) positions into this round's bidders (-1 = empty).
 
-        Annotators, in a random order each round, hand out up to
-        ``min(capacity, T)`` bids each; the bids fill the grid column by
-        column, so one annotator's bids land on distinct tasks and every task
-        gets ``bidders_per_task`` bidders while bids last; rows are then
-        shuffled so which tasks get fewer bidders is random.
+        Each annotator offers ``min(capacity, T)`` bids on distinct tasks of
+        the batch: an arithmetic progression modulo T whose start and step
+        (coprime with T) are keyed by (seed, round, annotator), so its choice
+        does not depend on who else is in the market. Each task takes up to
+        ``bidders_per_task`` of the annotators that chose it, in the order of
+        a key of (seed, task id, annotator): an annotator present in two arms
+        of a comparison meets the same queue, less whoever left.
         """
-        S = self.config.bidders_per_task
-        order = self._slot_rng.permutation(capacity.size)
-        tokens = np.repeat(order, np.minimum(capacity[order], T))[: T * S]
-        flat = np.full(T * S, -1, dtype=np.int64)
-        flat[: tokens.size] = tokens
-        grid = flat.reshape(S, T).T  # bid j -> task j % T, slot j // T
-        return grid[self._slot_rng.permutation(T)]
+        S, T, seed = self.config.bidders_per_task, ids.size, self.config.seed
+        b = np.minimum(capacity, T)
+        bits = keyed_bits(seed, "slots", self.round, uid)
+        units = np.flatnonzero(np.gcd(np.arange(1, T + 1), T) == 1) + 1  # steps coprime with T
+        start = (bits % np.uint64(T)).astype(np.int64)
+        step = units[((bits >> np.uint64(32)) % np.uint64(units.size)).astype(np.int64)]
+        owner = np.repeat(np.arange(uid.size), b)
+        j = np.arange(owner.size) - np.repeat(np.cumsum(b) - b, b)
+        task = (start[owner] + j * step[owner]) % T
+        queue = keyed_bits(seed, "queue", ids[task], uid[owner])
+        order = np.lexsort((queue, task))
+        task, owner = task[order], owner[order]
+        first = np.searchsorted(task, task)  # the first bid on each bid's task
+        place = np.arange(task.size) - first
+        keep = place < S
+        grid = np.full((T, S), -1, dtype=np.int64)
+        grid[task[keep], place[keep]] = owner[keep]
+        return grid
 
-    def _quality_input(self, active: list, idx: np.ndarray) -> np.ndarray | None:
+    def _quality_input(self, idx: np.ndarray) -> np.ndarray | None:
         if not self.mechanism.properties.quality_aware:
             return None
         if self.mechanism.properties.uses_claims:
-            return np.array([a.claim for a in active])  # the bidders' own claims
+            return self.crowd.claim[idx]  # the bidders' own claims
         if self.config.quality_estimate == "oracle":
-            accuracy = np.array([a.quality for a in active])
+            accuracy = self.crowd.quality[idx]
         else:
             accuracy = self._estimate[idx]
         if self.config.quality_score == "informativeness":
@@ -264,7 +278,7 @@ class MarketModel(mesa.Model):
         if (cfg.rounds is not None and self.round >= cfg.rounds) or n_post < 1:
             self.running = False
             return
-        if not any(a.active for a in self.agents):
+        if not self.crowd.active.any():
             self.running = False
             return
         batch = self.tasks.next_batch(n_post)
@@ -280,31 +294,37 @@ class MarketModel(mesa.Model):
             return
         batch, self._next_batch = self._next_batch, None
         self.round += 1
-        self._round(batch, self.active_annotators())
+        self.crowd.round = self.round
+        self._round(batch, self.crowd.active_indices())
         self.datacollector.collect(self)
         if self.config.rounds is None and self.last_metrics["labels_bought"] == 0:
             self.running = False  # open-ended run and nothing sells any more: stop
             return
         self._prepare_next()
 
-    def _round(self, batch: TaskBatch, active: AgentSet) -> None:
-        cfg = self.config
-        T, m = len(batch), len(active)
-        active.do("bid", self.info)  # each draws from its own rng
-        ask_a = np.array([a.ask for a in active])
-        cost_a = np.array([a.cost for a in active])
-        qual_a = np.array([a.quality for a in active])
-        claim_a = np.array([a.claim for a in active])
+    def _bid(self, idx: np.ndarray) -> None:
+        """Annotators ``idx`` choose their asks and claims (all at once)."""
+        self.crowd.bid(idx, self.info)
+
+    def _observe(self, idx, bids, wins, revenue) -> None:
+        """Annotators ``idx`` learn their own outcomes (all at once)."""
+        self.crowd.observe(idx, self.info, bids, wins, revenue, bid_cost=self.config.bid_cost)
+
+    def _round(self, batch: TaskBatch, idx_a: np.ndarray) -> None:
+        cfg, crowd = self.config, self.crowd
+        T, m = len(batch), idx_a.size
+        self._bid(idx_a)
+        ask_a, cost_a = crowd.ask[idx_a], crowd.cost[idx_a]
+        qual_a, claim_a, uid_a = crowd.quality[idx_a], crowd.claim[idx_a], crowd.uid[idx_a]
         collects_claims = self.mechanism.properties.uses_claims
         # what the buyer credits each labeler with (QA-DPO's bids): its claim where
         # the mechanism collects claims, else the buyer's accuracy estimate
-        idx_a = np.array([a.index for a in active])
         credit_a = claim_a if collects_claims else self._estimate[idx_a].copy()
-        slots = self._assign_slots(np.array([a.capacity for a in active]), T)
+        slots = self._assign_slots(crowd.capacity[idx_a], uid_a, batch.ids)
         present = slots >= 0
         safe = np.where(present, slots, 0)
         asks = np.where(present, ask_a[safe], np.nan)
-        q_a = self._quality_input(active, idx_a)
+        q_a = self._quality_input(idx_a)
         quality = None if q_a is None else np.where(present, q_a[safe], np.nan)
         budget_t = split_budget(self.budget_left, T)
         out = self.mechanism.run_batch(
@@ -323,7 +343,9 @@ class MarketModel(mesa.Model):
         # labels: correct with probability 0.5 + (q - 0.5)(1 - 2 d)
         truth = batch.truth[t_w]
         p_correct = 0.5 + (qual_a[who] - 0.5) * (1.0 - 2.0 * batch.difficulty[t_w])
-        correct = self._label_rng.random(who.size) < p_correct
+        # the noise of a label is keyed by (seed, task, annotator): the same in every arm
+        noise = keyed_uniform(cfg.seed, "labels", batch.ids[t_w], uid_a[who])
+        correct = noise < p_correct
         labels = np.where(correct, truth, 1 - truth).astype(np.int8)
         agg = aggregate(t_w, idx_a[who], labels, cfg.aggregation, rng=self._agg_rng, n_tasks=T)
 
@@ -343,14 +365,12 @@ class MarketModel(mesa.Model):
         bids = np.bincount(slots[present], minlength=m)
         wins = np.bincount(who, minlength=m)
         revenue = np.bincount(who, weights=paid, minlength=m)
-        for a, b, w, r in zip(active, bids, wins, revenue, strict=True):
-            a.observe(self.info, b, w, r, bid_cost=cfg.bid_cost)
+        self._observe(idx_a, bids, wins, revenue)
         exited = 0
         if cfg.exit_after > 0:
-            for a in active:
-                if a.negative_rounds >= cfg.exit_after:
-                    a.active = False
-                    exited += 1
+            leaving = idx_a[crowd.negative_rounds[idx_a] >= cfg.exit_after]
+            crowd.set_active(leaving, False)
+            exited = int(leaving.size)
         entered = int(self._entry_rng.poisson(cfg.entry_rate)) if cfg.entry_rate > 0 else 0
         if entered:
             self._add_annotators(entered)
@@ -360,7 +380,7 @@ class MarketModel(mesa.Model):
             {
                 "round": np.full(who.size, self.round, dtype=np.int32),
                 "task": batch.ids[t_w],
-                "annotator": np.array([a.unique_id for a in active], dtype=np.int64)[who],
+                "annotator": uid_a[who],
                 "ask": asks[t_w, s_w],
                 "quality_claim": claim_a[who] if collects_claims else np.full(who.size, np.nan),
                 "payment": paid,
@@ -404,7 +424,7 @@ class MarketModel(mesa.Model):
                 sample=cfg.incentive_sample,
                 rng=self._gap_rng,
             )
-        still_active = [a for a in self.agents if a.active]
+        still_active = crowd.active_indices()
         self.last_metrics = {
             "round": self.round,
             "tasks": T,
@@ -421,15 +441,15 @@ class MarketModel(mesa.Model):
             "cost_per_correct": spent / n_correct if n_correct else math.nan,
             "profit_total": float(profit_round.sum()),
             "profit_mean": float(profit_round.mean()),
-            "profit_gini": gini(np.maximum([a.profit for a in still_active], 0.0))
-            if still_active
+            "profit_gini": gini(np.maximum(crowd.profit[still_active], 0.0))
+            if still_active.size
             else math.nan,
             "social_cost": social_cost,
             "efficiency": cheapest / social_cost if social_cost > 0 else math.nan,
-            "active_annotators": len(still_active),
+            "active_annotators": int(still_active.size),
             "entered": entered,
             "exited": exited,
-            "mean_markup": float(np.mean([a.markup for a in active])),
+            "mean_markup": float(np.mean(crowd.markups(idx_a))) if m else math.nan,
             "incentive_gap": gap,
         }
 

@@ -16,8 +16,11 @@ A new strategy is one file: subclass :class:`Strategy`, set ``name``, implement
 
 Contract (checked for every registered strategy by the test suite):
 
-- each annotator owns its own instance (strategies hold per-annotator state);
-- deterministic given the ``rng`` passed in; no other source of randomness;
+- each annotator owns its own instance (strategies hold per-annotator state),
+  unless the class is ``shared`` (stateless: one instance serves all, through
+  ``ask_many``/``claim_many``) or brings a vectorized ``pool_class``;
+- deterministic given the ``rng`` (or the uniforms) passed in; no other
+  source of randomness;
 - picklable (no lambdas or open handles stored);
 - ``ask(cost, ...) >= cost`` unless the class sets ``asks_below_cost = True``;
   asks are finite and >= 0.
@@ -152,6 +155,12 @@ class Strategy(ABC):
     name: ClassVar[str]
     #: contract: ``ask() >= cost`` unless True.
     asks_below_cost: ClassVar[bool] = False
+    #: stateless: one instance serves every annotator that plays it, through
+    #: the vectorized :meth:`ask_many` / :meth:`claim_many` (a ``SharedPool``).
+    shared: ClassVar[bool] = False
+    #: a vectorized pool class of the strategy's own (``agents.strategies.pool``),
+    #: for strategies that keep state in arrays; None: shared or one object each.
+    pool_class: ClassVar[type | None] = None
 
     _last_markup: float | None = None
 
@@ -165,6 +174,37 @@ class Strategy(ABC):
         """The quality claim, for rules that collect claims
         (``info.uses_claims``); honest by default. ``cost`` is the bidder's own."""
         return float(quality)
+
+    def ask_many(self, costs: np.ndarray, info: MarketInfo, u: np.ndarray) -> np.ndarray:
+        """The asks of many annotators with this strategy at ``costs`` (shared
+        strategies). ``u`` holds one uniform per annotator for strategies that
+        randomize. The default calls :meth:`ask` once per cost, each with a
+        generator seeded from its uniform; override it with numpy work."""
+        return np.array(
+            [
+                self.ask(float(c), info, np.random.default_rng(int(x * 2**53)))
+                for c, x in zip(costs, u, strict=True)
+            ],
+            dtype=float,
+        )
+
+    def claim_many(
+        self, qualities: np.ndarray, costs: np.ndarray, info: MarketInfo, u: np.ndarray
+    ) -> np.ndarray:
+        """The quality claims of many annotators (shared strategies); the default
+        calls :meth:`claim` once per annotator, as :meth:`ask_many` does."""
+        return np.array(
+            [
+                self.claim(float(q), info, np.random.default_rng(int(x * 2**53)), cost=float(c))
+                for q, c, x in zip(qualities, costs, u, strict=True)
+            ],
+            dtype=float,
+        )
+
+    @property
+    def fixed_markup(self) -> float | None:
+        """A markup that does not depend on the cost (e.g. ``markup``'s m), or None."""
+        return None
 
     def observe(  # noqa: B027  (optional hook: the default ignores feedback)
         self, feedback: RoundFeedback, info: MarketInfo, rng: np.random.Generator

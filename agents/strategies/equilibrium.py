@@ -144,6 +144,7 @@ class Equilibrium(Strategy):
     """
 
     name = "equilibrium"
+    shared = True
     #: a solved rule may make an ask below cost optimal (the solver does not clip)
     asks_below_cost = True
 
@@ -151,6 +152,8 @@ class Equilibrium(Strategy):
         self._cache_key: tuple[float, MarketInfo] | None = None
         self._cache_ask: float = math.nan
         self._solution: tuple[MarketInfo, EquilibriumSolution] | None = None
+        # pay-as-bid asks computed so far, by cost (sorted), for one MarketInfo
+        self._table: tuple[MarketInfo, np.ndarray, np.ndarray] | None = None
 
     def _solve(self, info: MarketInfo) -> EquilibriumSolution:
         """``equilibrium_for(info)``, remembered for the market's one ``info``
@@ -170,17 +173,61 @@ class Equilibrium(Strategy):
             return float(quality)
         return float(self._solve(info).claim(np.array([float(cost)]))[0])
 
+    def claim_many(self, qualities, costs, info: MarketInfo, u) -> np.ndarray:
+        """:meth:`claim` for many annotators at once."""
+        if not info.uses_claims:
+            return np.array(qualities, dtype=float)
+        return np.asarray(self._solve(info).claim(np.asarray(costs, dtype=float)), dtype=float)
+
+    def ask_many(self, costs: np.ndarray, info: MarketInfo, u: np.ndarray) -> np.ndarray:
+        """:meth:`ask` for many annotators at once (one interpolation or one
+        vectorized quadrature for all of them)."""
+        costs = np.asarray(costs, dtype=float)
+        if self._solved(info):
+            return np.asarray(self._solve(info).ask(costs), dtype=float)
+        if info.truthful:
+            return costs.copy()
+        self._need_prior(info)
+        # costs are private and fixed: compute each distinct cost's ask once per
+        # market (a sorted table, looked up with searchsorted, no loop)
+        if self._table is None or self._table[0] is not info:
+            self._table = (info, np.empty(0), np.empty(0))
+        _, known_c, known_a = self._table
+        pos = np.minimum(np.searchsorted(known_c, costs), max(known_c.size - 1, 0))
+        hit = known_c.size > 0
+        missing = ~(known_c[pos] == costs) if hit else np.ones(costs.size, bool)
+        if missing.any():
+            new_c = np.unique(costs[missing])
+            new_a = pay_as_bid_ask(
+                new_c,
+                k=info.k,
+                n_rivals=info.n_rivals,
+                cost_dist=info.cost_dist,
+                reserve=min(info.reserve, info.budget / info.k),
+            )
+            known_c = np.concatenate([known_c, new_c])
+            known_a = np.concatenate([known_a, np.asarray(new_a, dtype=float)])
+            order = np.argsort(known_c, kind="stable")
+            known_c, known_a = known_c[order], known_a[order]
+            self._table = (info, known_c, known_a)
+            pos = np.searchsorted(known_c, costs)
+        return known_a[pos].copy()
+
+    @staticmethod
+    def _need_prior(info: MarketInfo) -> None:
+        if info.cost_dist is None:
+            raise ValueError(
+                "equilibrium: a pay-as-bid market needs info.cost_dist (the common "
+                "prior over costs) to compute the equilibrium ask"
+            )
+
     def ask(self, cost: float, info: MarketInfo, rng: np.random.Generator) -> float:
         cost = float(cost)
         if self._solved(info):
             return self._record(cost, float(self._solve(info).ask(np.array([cost]))[0]))
         if info.truthful:
             return self._record(cost, cost)
-        if info.cost_dist is None:
-            raise ValueError(
-                "equilibrium: a pay-as-bid market needs info.cost_dist (the common "
-                "prior over costs) to compute the equilibrium ask"
-            )
+        self._need_prior(info)
         key = (cost, info)
         if self._cache_key is None or self._cache_key != key:
             self._cache_ask = pay_as_bid_ask(

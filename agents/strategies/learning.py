@@ -41,15 +41,18 @@ multiarmed bandit problem", SIAM J. Computing 32(1), algorithm Exp3.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 
+from ..randomness import to_uniform
 from .base import MarketInfo, RoundFeedback, Strategy
+from .pool import StrategyPool
 from .registry import register
 
-__all__ = ["Exp3"]
+__all__ = ["Exp3", "Exp3Pool"]
 
 DEFAULT_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0)
 #: log-weight head start of the smallest markup under ``init="truthful"``.
@@ -57,9 +60,96 @@ TRUTHFUL_HEAD_START = 5.0
 _TINY = 1e-12
 
 
+class Exp3Pool(StrategyPool):
+    """EXP3 for many annotators at once: one row of log-weights per member
+    (a matrix), arms sampled and credited with numpy, no loop over members.
+
+    All members share the grid, gamma, eta and init of the pool's factory.
+    Each member's arm this round comes from its own uniform, so a member
+    plays the same arm alone or among 10^5 others.
+    """
+
+    def __init__(self, factory) -> None:
+        super().__init__(factory)
+        template = factory()
+        self.grid, self.gamma, self.eta, self.init = (
+            template.grid, template.gamma, template.eta, template.init,
+        )  # fmt: skip
+        self.markups_grid = np.array(self.grid)
+        self._start = np.zeros(len(self.grid))
+        if self.init == "truthful":
+            self._start[int(np.argmin(self.markups_grid))] = TRUTHFUL_HEAD_START
+            self._start -= self._start.max()
+        self.log_w = np.zeros((0, len(self.grid)))
+        self.arm = np.zeros(0, dtype=np.int64)  # the arm played this round (-1: none)
+        self.p_arm = np.zeros(0)
+        self._members: dict[int, Exp3] = {}
+
+    def add(self, n: int) -> np.ndarray:
+        rows = super().add(n)
+        if self.size > self.log_w.shape[0]:  # grow by doubling: entrants stay cheap
+            grow = max(self.size, 2 * self.log_w.shape[0]) - self.log_w.shape[0]
+            self.log_w = np.vstack([self.log_w, np.tile(self._start, (grow, 1))])
+            self.arm = np.concatenate([self.arm, np.full(grow, -1, dtype=np.int64)])
+            self.p_arm = np.concatenate([self.p_arm, np.full(grow, np.nan)])
+        return rows
+
+    def member(self, row: int) -> Exp3:
+        m = self._members.get(row)
+        if m is None:
+            m = Exp3._view(self, row)
+            self._members[row] = m
+        return m
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), K) arm probabilities: (1 - gamma) w / sum(w) + gamma / K."""
+        lw = self.log_w[rows]
+        w = np.exp(lw - lw.max(axis=1, keepdims=True))
+        K = lw.shape[1]
+        return (1.0 - self.gamma) * w / w.sum(axis=1, keepdims=True) + self.gamma / K
+
+    def asks(self, rows, costs, info: MarketInfo, u: np.ndarray) -> np.ndarray:
+        """Sample each member's arm from its uniform; ask cost x (1 + markup),
+        capped at the reserve when the reserve is at least the cost."""
+        p = self.probabilities(rows)
+        cdf = np.cumsum(p, axis=1)
+        arm = np.minimum((cdf <= (u * cdf[:, -1])[:, None]).sum(axis=1), p.shape[1] - 1)
+        self.arm[rows] = arm
+        self.p_arm[rows] = p[np.arange(rows.size), arm]
+        costs = np.asarray(costs, dtype=float)
+        ask = costs * (1.0 + self.markups_grid[arm])
+        if info.reserve < np.inf:
+            ask = np.where(info.reserve >= costs, np.minimum(ask, info.reserve), ask)
+        return ask
+
+    def bid(self, rows, costs, qualities, info, bits):
+        return self.asks(rows, costs, info, to_uniform(bits)), np.array(qualities, dtype=float)
+
+    def observe(self, rows, *, asks, bids, wins, revenue, costs, info, bits):
+        """Credit each member's arm with its importance-weighted, normalized profit
+        (members that placed no bid, or played no arm, learn nothing)."""
+        arm = self.arm[rows]
+        learn = (np.asarray(bids) > 0) & (arm >= 0)
+        r, a = rows[learn], arm[learn]
+        costs = np.asarray(costs, dtype=float)[learn]
+        scale = np.maximum(np.asarray(bids)[learn], 1) * costs * float(self.markups_grid.max())
+        profit = np.asarray(revenue, dtype=float)[learn] - np.asarray(wins)[learn] * costs
+        reward = np.clip(profit / (scale + _TINY), 0.0, 1.0)
+        self.log_w[r, a] += self.eta * reward / self.p_arm[r]
+        self.log_w[r] -= self.log_w[r].max(axis=1, keepdims=True)
+        self.arm[rows] = -1
+
+    def markups(self, rows, costs, asks):
+        """Expected markup under each member's current arm probabilities."""
+        return self.probabilities(rows) @ self.markups_grid
+
+
 @register
 class Exp3(Strategy):
     """EXP3 over markups: ask = cost x (1 + sampled markup).
+
+    An instance is one row of an :class:`Exp3Pool` (its own pool of one when
+    built directly), so the per-annotator and the vectorized paths are one code.
 
     Args:
         grid: the markups to choose from, finite and >= 0.
@@ -70,6 +160,7 @@ class Exp3(Strategy):
     """
 
     name = "learning"
+    pool_class = Exp3Pool
 
     def __init__(
         self,
@@ -93,46 +184,50 @@ class Exp3(Strategy):
         self.gamma = gamma
         self.eta = eta
         self.init = init
-        self._markups = np.array(grid)
-        self._log_w = np.zeros(len(grid))
-        if init == "truthful":
-            self._log_w[int(np.argmin(self._markups))] = TRUTHFUL_HEAD_START
-            self._log_w -= self._log_w.max()
-        self._arm: int | None = None
-        self._p_arm = math.nan
-        self._p: np.ndarray | None = None
+        self._pool: Exp3Pool | None = None
+        self._row = 0
+
+    @classmethod
+    def _view(cls, pool: Exp3Pool, row: int) -> Exp3:
+        view = cls.__new__(cls)
+        view.grid, view.gamma, view.eta, view.init = pool.grid, pool.gamma, pool.eta, pool.init
+        view._pool, view._row = pool, row
+        return view
+
+    def _own(self) -> tuple[Exp3Pool, np.ndarray]:
+        if self._pool is None:  # built directly: a pool of one, created on first use
+            self._pool = Exp3Pool(
+                functools.partial(Exp3, self.grid, self.gamma, self.init, self.eta)
+            )
+            self._row = int(self._pool.add(1)[0])
+        return self._pool, np.array([self._row])
 
     def probabilities(self) -> np.ndarray:
         """Current probability of each arm: (1 - gamma) w / sum(w) + gamma / K."""
-        if self._p is None:  # cached until the weights change
-            w = np.exp(self._log_w - self._log_w.max())
-            self._p = (1.0 - self.gamma) * w / w.sum() + self.gamma / len(w)
-        return self._p
+        pool, rows = self._own()
+        return pool.probabilities(rows)[0]
 
     def ask(self, cost: float, info: MarketInfo, rng: np.random.Generator) -> float:
         """Sample an arm (one uniform from ``rng``) and ask cost x (1 + its markup)."""
-        cost = float(cost)
-        p = self.probabilities()
-        cdf = np.cumsum(p)
-        arm = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(p) - 1)
-        self._arm, self._p_arm = arm, float(p[arm])
-        ask = cost * (1.0 + self._markups[arm])
-        if info.reserve >= cost:
-            ask = min(ask, info.reserve)
-        return float(ask)
+        pool, rows = self._own()
+        return float(pool.asks(rows, np.array([float(cost)]), info, np.array([rng.random()]))[0])
 
     def observe(self, feedback: RoundFeedback, info: MarketInfo, rng: np.random.Generator) -> None:
         """Credit the arm played with its importance-weighted, normalized profit."""
-        if self._arm is None or feedback.bids <= 0:
-            return
-        scale = max(feedback.bids, 1) * feedback.cost * float(self._markups.max()) + _TINY
-        reward = min(max(feedback.profit / scale, 0.0), 1.0)
-        self._log_w[self._arm] += self.eta * reward / self._p_arm
-        self._log_w -= self._log_w.max()
-        self._p = None
-        self._arm = None
+        pool, rows = self._own()
+        pool.observe(
+            rows,
+            asks=np.array([feedback.ask]),
+            bids=np.array([feedback.bids]),
+            wins=np.array([feedback.wins]),
+            revenue=np.array([feedback.revenue]),
+            costs=np.array([feedback.cost]),
+            info=info,
+            bits=np.zeros(1, dtype=np.uint64),
+        )
 
     @property
     def markup(self) -> float:
         """Expected markup under the current arm probabilities (what metrics plot)."""
-        return float(self.probabilities() @ self._markups)
+        pool, rows = self._own()
+        return float(pool.markups(rows, None, None)[0])

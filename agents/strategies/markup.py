@@ -35,8 +35,20 @@ class FixedMarkup(Strategy):
             raise ValueError(f"markup: m must be finite and >= 0, got {m!r}")
         self.m = m
 
+    shared = True
+
     def ask(self, cost: float, info: MarketInfo, rng: np.random.Generator) -> float:
         return self._record(cost, float(cost) * (1.0 + self.m))
+
+    def ask_many(self, costs: np.ndarray, info: MarketInfo, u: np.ndarray) -> np.ndarray:
+        return np.asarray(costs, dtype=float) * (1.0 + self.m)
+
+    def claim_many(self, qualities, costs, info: MarketInfo, u) -> np.ndarray:
+        return np.array(qualities, dtype=float)
+
+    @property
+    def fixed_markup(self) -> float:
+        return self.m
 
     @property
     def markup(self) -> float:

@@ -27,6 +27,13 @@ class HonestClaim(Strategy):
     """Ask = cost, claim = quality."""
 
     name = "honest-claim"
+    shared = True
+
+    def ask_many(self, costs: np.ndarray, info: MarketInfo, u: np.ndarray) -> np.ndarray:
+        return np.array(costs, dtype=float)
+
+    def claim_many(self, qualities, costs, info: MarketInfo, u) -> np.ndarray:
+        return np.array(qualities, dtype=float)
 
     def ask(self, cost: float, info: MarketInfo, rng: np.random.Generator) -> float:
         return self._record(cost, float(cost))
@@ -46,6 +53,7 @@ class InflatedClaim(Strategy):
     """
 
     name = "inflated-claim"
+    shared = True
 
     def __init__(self, delta: float = 0.2) -> None:
         delta = float(delta)
@@ -60,3 +68,9 @@ class InflatedClaim(Strategy):
         self, quality: float, info: MarketInfo, rng: np.random.Generator, *, cost: float
     ) -> float:
         return min(1.0, float(quality) + self.delta)
+
+    def ask_many(self, costs: np.ndarray, info: MarketInfo, u: np.ndarray) -> np.ndarray:
+        return np.array(costs, dtype=float)
+
+    def claim_many(self, qualities, costs, info: MarketInfo, u) -> np.ndarray:
+        return np.minimum(1.0, np.asarray(qualities, dtype=float) + self.delta)

@@ -24,9 +24,20 @@ class Truthful(Strategy):
     """Ask = cost, every round."""
 
     name = "truthful"
+    shared = True
 
     def ask(self, cost: float, info: MarketInfo, rng: np.random.Generator) -> float:
         return self._record(cost, float(cost))
+
+    def ask_many(self, costs: np.ndarray, info: MarketInfo, u: np.ndarray) -> np.ndarray:
+        return np.array(costs, dtype=float)
+
+    def claim_many(self, qualities, costs, info: MarketInfo, u) -> np.ndarray:
+        return np.array(qualities, dtype=float)
+
+    @property
+    def fixed_markup(self) -> float:
+        return 0.0
 
     @property
     def markup(self) -> float:

@@ -32,7 +32,10 @@ def test_make_population_builds_annotators():
     assert all(a.quality == 0.5 for a in pop if a.kind == "spammer")
     # adversaries report the opposite of what they judge: accuracy 1 - q, q ~ Beta(7, 3)
     assert np.mean([a.quality for a in pop if a.kind == "adversary"]) < 0.5
-    assert len({id(a.strategy) for a in pop}) == 50  # one strategy instance each
+    # stateless strategies share one instance per (name, params); learners get a row each
+    learners = make_population(_model(), 6, strategies={"learning": 1.0}, seed=2)
+    assert len({id(a.strategy) for a in learners}) == 6
+    assert len({id(a.strategy) for a in pop if a.strategy.name == "markup"}) == 1
 
 
 def test_adding_annotators_does_not_shift_draws():
@@ -45,7 +48,14 @@ def test_adding_annotators_does_not_shift_draws():
             b.kind,
             b.strategy.name,
         )
-        assert a.own_rng.random() == b.own_rng.random()
+    # and their bids: a strategy's draws are keyed by (seed, round, annotator)
+    learn = {"strategies": {"learning": 1.0}, "seed": 3}
+    few, many = make_population(_model(), 10, **learn), make_population(_model(), 40, **learn)
+    info = strategies.MarketInfo()
+    for a, b in zip(few, many, strict=False):
+        a.bid(info)
+        b.bid(info)
+        assert a.ask == b.ask
 
 
 def test_marginals_and_correlation():
@@ -92,7 +102,6 @@ def test_annotator_observes_only_its_outcome():
         quality=0.8,
         capacity=5,
         strategy=strategies.get("truthful"),
-        rng=np.random.default_rng(0),
     )
     a.bid(strategies.MarketInfo())
     assert a.ask == 0.2 and a.claim == 0.8
@@ -107,5 +116,4 @@ def test_annotator_observes_only_its_outcome():
             quality=1.2,
             capacity=5,
             strategy=strategies.get("truthful"),
-            rng=np.random.default_rng(0),
         )
