@@ -6,8 +6,8 @@ Each round the annotator samples a markup arm j from
 
 asks cost x (1 + grid[j]) (capped at the reserve when the reserve is at least
 the cost) and, after the round, credits arm j with the importance-weighted
-reward r / p_j: log w_j += eta (r / p_j). Weights are kept as logs
-(shifted so the largest is 0) for numerical stability.
+reward r / p_j: w_j *= exp(eta r / p_j). A row of weights is rescaled to a
+largest weight of 1 when it passes 1e200 (the probabilities do not change).
 
 The learning rate is a heuristic, not Auer et al.'s. Their Exp3 ties it to
 the exploration, eta = gamma / K (0.01 on the default grid), which bounds the
@@ -61,13 +61,19 @@ _TINY = 1e-12
 
 
 class Exp3Pool(StrategyPool):
-    """EXP3 for many annotators at once: one row of log-weights per member
-    (a matrix), arms sampled and credited with numpy, no loop over members.
+    """EXP3 for many annotators at once: one row of weights per member (a
+    matrix), arms sampled and credited with numpy, no loop over members.
 
+    Weights are kept as w = exp(log-weight) with each row's sum; an update
+    multiplies one entry (the arm played) by exp(eta r / p), so crediting
+    costs O(1) per member, and a row is rescaled to a maximum of 1 only when
+    its largest weight passes 1e200 (same probabilities, no overflow).
     All members share the grid, gamma, eta and init of the pool's factory.
     Each member's arm this round comes from its own uniform, so a member
     plays the same arm alone or among 10^5 others.
     """
+
+    _RESCALE_ABOVE = 1e200
 
     def __init__(self, factory) -> None:
         super().__init__(factory)
@@ -76,20 +82,24 @@ class Exp3Pool(StrategyPool):
             template.grid, template.gamma, template.eta, template.init,
         )  # fmt: skip
         self.markups_grid = np.array(self.grid)
-        self._start = np.zeros(len(self.grid))
+        K = len(self.grid)
+        start = np.zeros(K)
         if self.init == "truthful":
-            self._start[int(np.argmin(self.markups_grid))] = TRUTHFUL_HEAD_START
-            self._start -= self._start.max()
-        self.log_w = np.zeros((0, len(self.grid)))
+            start[int(np.argmin(self.markups_grid))] = TRUTHFUL_HEAD_START
+        self._start = np.exp(start - start.max())
+        self.w = np.zeros((0, K))
+        self.w_sum = np.zeros(0)
         self.arm = np.zeros(0, dtype=np.int64)  # the arm played this round (-1: none)
         self.p_arm = np.zeros(0)
+        self._steps = (np.arange(K) + 1.0) / K  # the uniform part of the cdf
         self._members: dict[int, Exp3] = {}
 
     def add(self, n: int) -> np.ndarray:
         rows = super().add(n)
-        if self.size > self.log_w.shape[0]:  # grow by doubling: entrants stay cheap
-            grow = max(self.size, 2 * self.log_w.shape[0]) - self.log_w.shape[0]
-            self.log_w = np.vstack([self.log_w, np.tile(self._start, (grow, 1))])
+        if self.size > self.w.shape[0]:  # grow by doubling: entrants stay cheap
+            grow = max(self.size, 2 * self.w.shape[0]) - self.w.shape[0]
+            self.w = np.vstack([self.w, np.tile(self._start, (grow, 1))])
+            self.w_sum = np.concatenate([self.w_sum, np.full(grow, self._start.sum())])
             self.arm = np.concatenate([self.arm, np.full(grow, -1, dtype=np.int64)])
             self.p_arm = np.concatenate([self.p_arm, np.full(grow, np.nan)])
         return rows
@@ -103,19 +113,19 @@ class Exp3Pool(StrategyPool):
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         """(len(rows), K) arm probabilities: (1 - gamma) w / sum(w) + gamma / K."""
-        lw = self.log_w[rows]
-        w = np.exp(lw - lw.max(axis=1, keepdims=True))
-        K = lw.shape[1]
-        return (1.0 - self.gamma) * w / w.sum(axis=1, keepdims=True) + self.gamma / K
+        K = self.w.shape[1]
+        return (1.0 - self.gamma) * self.w[rows] / self.w_sum[rows, None] + self.gamma / K
 
     def asks(self, rows, costs, info: MarketInfo, u: np.ndarray) -> np.ndarray:
         """Sample each member's arm from its uniform; ask cost x (1 + markup),
         capped at the reserve when the reserve is at least the cost."""
-        p = self.probabilities(rows)
-        cdf = np.cumsum(p, axis=1)
-        arm = np.minimum((cdf <= (u * cdf[:, -1])[:, None]).sum(axis=1), p.shape[1] - 1)
+        K = self.w.shape[1]
+        w = self.w[rows]
+        scale = (1.0 - self.gamma) / self.w_sum[rows]
+        cdf = np.cumsum(w, axis=1) * scale[:, None] + self.gamma * self._steps
+        arm = np.minimum((cdf <= (u * cdf[:, -1])[:, None]).sum(axis=1), K - 1)
         self.arm[rows] = arm
-        self.p_arm[rows] = p[np.arange(rows.size), arm]
+        self.p_arm[rows] = w[np.arange(rows.size), arm] * scale + self.gamma / K
         costs = np.asarray(costs, dtype=float)
         ask = costs * (1.0 + self.markups_grid[arm])
         if info.reserve < np.inf:
@@ -135,13 +145,22 @@ class Exp3Pool(StrategyPool):
         scale = np.maximum(np.asarray(bids)[learn], 1) * costs * float(self.markups_grid.max())
         profit = np.asarray(revenue, dtype=float)[learn] - np.asarray(wins)[learn] * costs
         reward = np.clip(profit / (scale + _TINY), 0.0, 1.0)
-        self.log_w[r, a] += self.eta * reward / self.p_arm[r]
-        self.log_w[r] -= self.log_w[r].max(axis=1, keepdims=True)
+        old = self.w[r, a]
+        new = old * np.exp(self.eta * reward / self.p_arm[r])
+        self.w[r, a] = new
+        self.w_sum[r] += new - old
+        big = r[new > self._RESCALE_ABOVE]
+        if big.size:
+            self.w[big] /= self.w[big].max(axis=1, keepdims=True)
+            self.w_sum[big] = self.w[big].sum(axis=1)
         self.arm[rows] = -1
 
     def markups(self, rows, costs, asks):
         """Expected markup under each member's current arm probabilities."""
-        return self.probabilities(rows) @ self.markups_grid
+        mean = float(self.markups_grid.mean())
+        return (1.0 - self.gamma) * (self.w[rows] @ self.markups_grid) / self.w_sum[
+            rows
+        ] + self.gamma * mean
 
 
 @register
