@@ -13,17 +13,16 @@ Random numbers (:mod:`agents.randomness`): one seed per run, and a stream
 per consumer *by name* (population, tasks, tie-breaks, aggregation, entry,
 incentive-gap sampling, Mesa's own), so adding a stream shifts no other. Draws
 that must agree across the arms of a paired comparison are keyed instead of
-streamed: a label's noise is a function of (seed, task id, annotator id), an
-annotator's choice of tasks and its place in a task's queue of (seed, round,
-annotator) and (seed, task, annotator), its strategy's draws of (seed, round,
-annotator). So every mechanism run with the same seed sees the same
-annotators and tasks, and the same annotator labelling the same task is right
-or wrong in every arm alike (common random numbers).
+streamed: a label's noise is a function of (seed, task id, annotator id), the
+bidders' queue for tasks and a strategy's draws of (seed, round, annotator),
+the order of the round's tasks of (seed, round, position). So every mechanism
+run with the same seed sees the same annotators and tasks, and the same
+annotator labelling the same task is right or wrong in every arm alike
+(common random numbers; :meth:`MarketModel._assign_slots` says what exits do).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import mesa
@@ -105,24 +104,6 @@ def _resolve_config(config: MarketConfig | None, seed, rng, fields: dict) -> Mar
     if seed is not None:
         fields = {**fields, "seed": seed}
     return cfg.replace(**fields) if fields else cfg
-
-
-def _stable_order(keys: np.ndarray) -> np.ndarray:
-    """The stable sorting permutation of non-negative integer ``keys`` < 2**32,
-    by LSD radix sort: numpy's stable sort of 16-bit values is a radix sort,
-    several times faster than a comparison sort of the same length."""
-    low = (keys & 0xFFFF).astype(np.uint16)
-    order = np.argsort(low, kind="stable")
-    if keys.size and int(keys.max()) > 0xFFFF:
-        high = (keys[order] >> 16).astype(np.uint16)
-        order = order[np.argsort(high, kind="stable")]
-    return order
-
-
-@functools.lru_cache(maxsize=64)
-def _coprime_steps(T: int) -> np.ndarray:
-    """The steps 1..T coprime with T (each gives a progression through all T tasks)."""
-    return np.flatnonzero(np.gcd(np.arange(1, T + 1), T) == 1) + 1
 
 
 class MarketModel(mesa.Model):
@@ -232,34 +213,27 @@ class MarketModel(mesa.Model):
     def _assign_slots(self, capacity: np.ndarray, uid: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """(T, bidders_per_task) positions into this round's bidders (-1 = empty).
 
-        Each annotator offers ``min(capacity, T)`` bids on distinct tasks of
-        the batch: an arithmetic progression modulo T whose start and step
-        (coprime with T) are keyed by (seed, round, annotator), so its choice
-        does not depend on who else is in the market. Each task takes the
-        first ``bidders_per_task`` annotators that chose it in a queue keyed
-        by (seed, round, annotator): an annotator present in two arms of a
-        comparison makes the same choice and meets the same queue, less
-        whoever left. No comparison sort: the bids are grouped by task with
-        a stable radix sort (16 bits a pass).
+        The bidders queue in an order keyed by (seed, round, annotator) and
+        hand out ``min(capacity, T)`` bids each; the bids fill the grid column
+        by column, so one annotator's bids land on distinct tasks and every
+        task gets ``bidders_per_task`` bidders while bids last; the rows are
+        then put in an order keyed by (seed, round, task position), so which
+        tasks get fewer bidders is random. Every arm of a comparison queues
+        its bidders alike: with the same annotators still in the market, the
+        same annotator bids on the same tasks. (Exits move later bidders up
+        the queue: keeping every task at ``bidders_per_task`` bidders, the
+        competition the equilibrium is solved for, ties a bidder's tasks to
+        the bids queued ahead of it. Letting each annotator pick its tasks
+        alone, then capping each task, leaves tasks short when bids are
+        scarce: measured, revenue equivalence at n = 5 then fails by 0.05.)
         """
         S, T, seed = self.config.bidders_per_task, ids.size, self.config.seed
-        bits = keyed_bits(seed, "slots", self.round, uid)
-        queue = np.argsort(keyed_bits(seed, "queue", self.round, uid))  # bidders in queue order
-        units = _coprime_steps(T)
-        start = (bits % np.uint64(T)).astype(np.int64)[queue]
-        step = units[((bits >> np.uint64(32)) % np.uint64(units.size)).astype(np.int64)][queue]
-        b = np.minimum(capacity[queue], T)
-        first = np.cumsum(b) - b
-        owner = np.repeat(np.arange(uid.size), b)  # positions in queue order
-        task = (start[owner] + (np.arange(owner.size) - first[owner]) * step[owner]) % T
-        order = _stable_order(task)  # by task, queue order kept within a task
-        task = task[order]
-        counts = np.bincount(task, minlength=T)
-        place = np.arange(task.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        keep = place < S
-        grid = np.full((T, S), -1, dtype=np.int64)
-        grid[task[keep], place[keep]] = queue[owner[order[keep]]]
-        return grid
+        queue = np.argsort(keyed_bits(seed, "queue", self.round, uid))
+        tokens = np.repeat(queue, np.minimum(capacity[queue], T))[: T * S]
+        flat = np.full(T * S, -1, dtype=np.int64)
+        flat[: tokens.size] = tokens
+        grid = flat.reshape(S, T).T  # bid j -> task j % T, slot j // T
+        return grid[np.argsort(keyed_bits(seed, "task-order", self.round, np.arange(T)))]
 
     def _quality_input(self, idx: np.ndarray) -> np.ndarray | None:
         if not self.mechanism.properties.quality_aware:
@@ -476,7 +450,8 @@ class MarketModel(mesa.Model):
 
     def _pool_for_dawid_skene(self, task_ids, workers, labels, gold, truth) -> None:
         """Refit Dawid-Skene on every label bought so far, the gold answers
-        fixed at their known labels, and take its worker accuracies as the
+        fixed at their known labels, and take its worker accuracies, shrunk
+        toward the buyer's prior by the number of labels behind them, as the
         buyer's estimates (whatever the aggregation; Dawid & Skene 1979)."""
         pool = self._ds_pool
         pool["task"].append(task_ids)
@@ -493,7 +468,13 @@ class MarketModel(mesa.Model):
             task, cat["worker"], cat["label"], gold_task=gold_task, gold_label=cat["gold_label"]
         )
         who = np.fromiter(fit.accuracy.keys(), dtype=np.int64, count=len(fit.accuracy))
-        self._estimate[who] = np.fromiter(fit.accuracy.values(), dtype=float, count=who.size)
+        acc = np.fromiter(fit.accuracy.values(), dtype=float, count=who.size)
+        # the buyer's Beta(a, b) prior on accuracy, updated with the worker's n labels
+        # as n soft observations of rate acc (the posterior mean, as for gold answers):
+        # a worker seen on three tasks is not yet known to be perfect or useless
+        n = np.bincount(cat["worker"], minlength=self._estimate.size)[who]
+        a, b = self._prior_a, self._prior_b
+        self._estimate[who] = (acc * n + a) / (n + a + b)
 
     def _rerun(self, asks: np.ndarray, rows: np.ndarray, quality, budget: float):
         """The mechanism's rule on modified copies of task rows ``rows`` (for the
