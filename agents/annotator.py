@@ -15,34 +15,14 @@ by one gives the same result).
 
 from __future__ import annotations
 
-import itertools
-import weakref
-
 import mesa
 import numpy as np
 
 from .crowd import KINDS, Crowd, crowd_of
+from .ids import IdCounters
 from .strategies import MarketInfo, Strategy
 
 __all__ = ["KINDS", "Annotator"]
-
-
-class _IdCounters(weakref.WeakKeyDictionary):
-    """Per-model ``unique_id`` counters that do not keep finished models alive.
-
-    Mesa 3.3's ``Agent._ids`` is a class-wide ``defaultdict`` keyed by model,
-    so every model that ever created an agent (and through it all its agents
-    and tables) stays in memory: about 30 MB per market run, without end in a
-    long sweep. Keyed weakly, a model's counter goes with the model.
-    """
-
-    def __getitem__(self, model):
-        try:
-            return super().__getitem__(model)
-        except KeyError:
-            counter = itertools.count(1)
-            self[model] = counter
-            return counter
 
 
 class Annotator(mesa.Agent):
@@ -64,7 +44,8 @@ class Annotator(mesa.Agent):
     with ``row`` already in the crowd.
     """
 
-    _ids = _IdCounters()
+    #: Mesa's per-model id counters, kept weakly (see :mod:`agents.ids`)
+    _ids = IdCounters()
 
     def __init__(
         self,
@@ -77,9 +58,12 @@ class Annotator(mesa.Agent):
         kind: str = "honest",
         row: int | None = None,
     ) -> None:
+        crowd = crowd_of(model)
+        if row is not None:  # the row exists (built in bulk): take its reserved id
+            self._ids[model].preset(int(crowd.uid[row]))
         super().__init__(model)
-        self._crowd: Crowd = crowd_of(model)
-        if row is not None:  # built in bulk: the row exists
+        self._crowd: Crowd = crowd
+        if row is not None:
             self.index = int(row)
             return
         if kind not in KINDS:

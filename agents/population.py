@@ -137,27 +137,31 @@ class PopulationSampler:
             "strategy": np.array(self.strategy_names, dtype=object)[strat],
         }
 
-    def make(self, model: mesa.Model, n: int) -> list[Annotator]:
-        """Create the next ``n`` annotators in ``model`` (rows of its crowd,
-        :func:`agents.crowd.crowd_of`, and Mesa agents that view them)."""
+    def add_rows(self, model: mesa.Model, n: int) -> np.ndarray:
+        """Add the next ``n`` annotators to ``model``'s crowd
+        (:func:`agents.crowd.crowd_of`) with reserved Mesa ids, without
+        building their Mesa agents (:meth:`make` builds them); their rows."""
         d = self.draw(n)
         crowd = crowd_of(model)
-        first = crowd.n
-        out = [Annotator(model, row=first + j) for j in range(n)]
         names = d["strategy"]
         pool = np.empty(n, dtype=np.int32)
         for name in dict.fromkeys(names):
             pool[names == name] = crowd.pool_id(name, self.strategy_params.get(name, {}))
-        crowd.add(
+        rows = crowd.add(
             cost=d["cost"],
             quality=d["quality"],
             capacity=np.full(n, self.capacity),
             kind=d["kind"],
-            uid=np.fromiter((a.unique_id for a in out), dtype=np.int64, count=n),
+            uid=Annotator._ids[model].reserve(n),
             pool=pool,
         )
         self._drawn += n
-        return out
+        return rows
+
+    def make(self, model: mesa.Model, n: int) -> list[Annotator]:
+        """Create the next ``n`` annotators in ``model``: rows of its crowd and
+        the Mesa agents that view them."""
+        return [Annotator(model, row=int(i)) for i in self.add_rows(model, n)]
 
 
 def make_population(

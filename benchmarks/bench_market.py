@@ -1,27 +1,38 @@
-"""End-to-end market throughput: batch auction vs one mechanism call per task.
+"""End-to-end market throughput, and how it scales with the crowd.
 
-Market: 1,000 annotators (learning bidders, EXP3), 100,000 tasks (20 rounds of
-5,000), 10 bidders per task, k = 3, ``vickrey``, majority aggregation, gold
-questions and the incentive-gap sample on. Measures, in one process:
+Market: learning bidders (EXP3), synthetic tasks, 10 bidders per task, k = 3,
+``vickrey``, majority aggregation, gold questions and the incentive-gap sample
+on, no bid cost (nobody exits, the whole population bids every round). Three measurements, each
+variant timed in one run so that the ratios are fair:
 
-- wall time and tasks/s of the market as built (one ``run_batch`` per round);
-- the same market with the mechanism called once per task (``run`` in a Python
-  loop over the round's tasks), for the ratio;
-- peak RSS, and the resident memory after each round, to check that memory per
-  round does not grow beyond the results table itself.
+- default: 1,000 annotators, 100,000 tasks (20 rounds of 5,000): the market as
+  built (the crowd acts on arrays, one ``run_batch`` per round), the same
+  market with every annotator acting through its own Mesa agent
+  (``AgentByAgentMarket``: a Python call per annotator per round), and with
+  the mechanism called once per task (``run`` in a loop); peak RSS and the
+  resident memory per round;
+- ``--scaling``: the same 100,000 tasks with 1,000 and 20,000 annotators
+  (capacity scaled so that the bids on offer stay the same), time ratio;
+- ``--large``: 100,000 annotators and 1,000,000 tasks (10 rounds of 100,000),
+  tasks/s and peak RSS, in a fresh process.
 
-Usage: python benchmarks/bench_market.py [--tasks N] [--annotators N] [--markdown]
+Population creation, tables and metrics are included in every time.
+
+Usage: python benchmarks/bench_market.py [--scaling | --large] [--markdown]
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
 
 from simulator import MarketConfig, MarketModel
+from simulator.model import AgentByAgentMarket
 
 
 class PerTask:
@@ -61,10 +72,30 @@ def rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
-def run_market(cfg: MarketConfig, per_task: bool) -> dict:
+def config(annotators: int, tasks: int, tasks_per_round: int) -> MarketConfig:
+    return MarketConfig(
+        mechanism="vickrey",
+        n_annotators=annotators,
+        k=3,
+        bidders_per_task=10,
+        capacity=max(1, 10 * tasks_per_round // annotators),
+        tasks_per_round=tasks_per_round,
+        rounds=None,
+        n_tasks=tasks,
+        budget=1e9,
+        reserve=1.0,
+        strategies={"learning": 1.0},
+        aggregation="majority",
+        seed=0,
+        task_source="synthetic",  # more tasks than the task world ships
+        bid_cost=0.0,  # no exits: the whole population bids every round
+    )
+
+
+def run_market(cfg: MarketConfig, variant: str = "crowd") -> dict:
     start = time.perf_counter()
-    model = MarketModel(cfg)
-    if per_task:
+    model = (AgentByAgentMarket if variant == "per agent" else MarketModel)(cfg)
+    if variant == "per task":
         model.mechanism = PerTask(model.mechanism)
     rss = []
     while model.running:
@@ -72,70 +103,98 @@ def run_market(cfg: MarketConfig, per_task: bool) -> dict:
         rss.append(rss_mb())
     metrics, labels, dataset = model.metrics_table(), model.labels_table(), model.dataset_table()
     wall = time.perf_counter() - start
-    tasks = int(metrics.tasks.sum())
     return {
         "wall": wall,
-        "tasks": tasks,
+        "tasks": int(metrics.tasks.sum()),
         "rounds": len(metrics),
         "rss": rss,
         "tables_mb": (labels.memory_usage(deep=True).sum() + dataset.memory_usage(deep=True).sum())
         / 2**20,
-        "accuracy": float(metrics.aggregated_accuracy.mean()),
+        "labels": labels,
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", type=int, default=100_000)
-    ap.add_argument("--annotators", type=int, default=1_000)
-    ap.add_argument("--tasks-per-round", type=int, default=5_000)
-    ap.add_argument("--markdown", action="store_true")
-    args = ap.parse_args()
-    cfg = MarketConfig(
-        mechanism="vickrey",
-        n_annotators=args.annotators,
-        k=3,
-        bidders_per_task=10,
-        capacity=max(1, 10 * args.tasks_per_round // args.annotators),
-        tasks_per_round=args.tasks_per_round,
-        rounds=None,
-        n_tasks=args.tasks,
-        budget=1e9,
-        reserve=1.0,
-        strategies={"learning": 1.0},
-        aggregation="majority",
-        seed=0,
-        task_source="synthetic",  # 100k tasks: more than the task world ships
-        bid_cost=0.0,  # no exits: the whole population bids every round
-    )
-    batch = run_market(cfg, per_task=False)
-    peak_batch = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    loop = run_market(cfg, per_task=True)
-    assert batch["tasks"] == loop["tasks"] == args.tasks
-    rss = np.array(batch["rss"])
-    growth = (rss[-1] - rss[len(rss) // 2]) / max(1, len(rss) - 1 - len(rss) // 2)
-    table_per_round = batch["tables_mb"] / batch["rounds"]
-    rows = [
-        ("batch (one run_batch per round)", batch["wall"], batch["tasks"] / batch["wall"]),
-        ("per task (run in a loop)", loop["wall"], loop["tasks"] / loop["wall"]),
-    ]
-    print(
-        f"{args.annotators:,} annotators (learning), {args.tasks:,} tasks in "
-        f"{batch['rounds']} rounds, k=3, vickrey, majority aggregation"
-    )
-    if args.markdown:
+def table(rows, markdown: bool) -> None:
+    if markdown:
         print("\n| variant | wall time (s) | tasks/s |\n|---|---|---|")
         for name, wall, rate in rows:
             print(f"| {name} | {wall:.2f} | {rate:,.0f} |")
     else:
         for name, wall, rate in rows:
-            print(f"{name:<34}{wall:>10.2f} s{rate:>14,.0f} tasks/s")
-    print(f"\nbatch / per-task speed: {loop['wall'] / batch['wall']:.1f}x")
-    print(f"peak RSS after the batch market: {peak_batch:,.0f} MB")
+            print(f"{name:<40}{wall:>10.2f} s{rate:>14,.0f} tasks/s")
+
+
+def default(args) -> None:
+    cfg = config(1_000, 100_000, 5_000)
+    crowd = run_market(cfg)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    agents = run_market(cfg, "per agent")
+    loop = run_market(cfg, "per task")
+    assert crowd["tasks"] == agents["tasks"] == loop["tasks"] == 100_000
+    same = crowd["labels"][["task", "annotator", "label"]].equals(
+        agents["labels"][["task", "annotator", "label"]]
+    )
+    rss = np.array(crowd["rss"])
+    growth = (rss[-1] - rss[len(rss) // 2]) / max(1, len(rss) - 1 - len(rss) // 2)
+    print(
+        f"1,000 annotators (learning), 100,000 tasks in {crowd['rounds']} rounds, k=3, "
+        "vickrey, majority aggregation"
+    )
+    table(
+        [
+            ("crowd (arrays, one run_batch per round)", crowd["wall"], 1e5 / crowd["wall"]),
+            ("per agent (a call per annotator)", agents["wall"], 1e5 / agents["wall"]),
+            ("per task (run in a loop)", loop["wall"], 1e5 / loop["wall"]),
+        ],
+        args.markdown,
+    )
+    print(f"\ncrowd / per-agent speed: {agents['wall'] / crowd['wall']:.1f}x (same labels: {same})")
+    print(f"crowd / per-task speed: {loop['wall'] / crowd['wall']:.1f}x")
+    print(f"peak RSS after the crowd market: {peak:,.0f} MB")
     print(
         f"resident memory growth per round (second half): {growth:.2f} MB/round; "
-        f"results tables (labels + dataset): {table_per_round:.2f} MB/round"
+        f"results tables (labels + dataset): {crowd['tables_mb'] / crowd['rounds']:.2f} MB/round"
     )
+
+
+def scaling(args) -> None:
+    walls = {}
+    for n in (1_000, 20_000, 1_000, 20_000):  # interleaved, best of two each
+        w = run_market(config(n, 100_000, 5_000))["wall"]
+        walls[n] = min(walls.get(n, np.inf), w)
+    print("100,000 tasks in 20 rounds of 5,000; the bids on offer per round held at 50,000")
+    table([(f"{n:,} annotators", w, 1e5 / w) for n, w in walls.items()], args.markdown)
+    print(f"\n20,000 / 1,000 annotators time: {walls[20_000] / walls[1_000]:.2f}x")
+
+
+def large(args) -> None:
+    if not args.child:  # a fresh process, so that its peak RSS is its own
+        out = subprocess.run(
+            [sys.executable, __file__, "--large", "--child"] + (["--markdown"] * args.markdown),
+            check=True,
+        )
+        return out
+    cfg = config(100_000, 1_000_000, 100_000)
+    r = run_market(cfg)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"100,000 annotators (learning), 1,000,000 tasks in {r['rounds']} rounds of 100,000")
+    table([("crowd", r["wall"], r["tasks"] / r["wall"])], args.markdown)
+    print(f"\npeak RSS: {peak:,.0f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scaling", action="store_true", help="1,000 vs 20,000 annotators")
+    ap.add_argument("--large", action="store_true", help="100,000 annotators, 1M tasks")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--markdown", action="store_true")
+    args = ap.parse_args()
+    if args.large:
+        large(args)
+    elif args.scaling:
+        scaling(args)
+    else:
+        default(args)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import pandas as pd
 from mesa.agent import AgentSet
 
 import mechanisms
+from agents.annotator import Annotator
 from agents.crowd import Crowd
 from agents.population import PopulationSampler
 from agents.priors import market_cost_prior
@@ -138,6 +139,7 @@ class MarketModel(mesa.Model):
         self._gap_rng = stream_generator(cfg.seed, "incentive-gap")
         #: every annotator's state as arrays (the agents are views of its rows)
         self.crowd = Crowd(seed=cfg.seed)
+        self._agents_built = 0
         self.sampler = PopulationSampler(
             named_stream(cfg.seed, "population"),
             cost=cfg.cost,
@@ -184,13 +186,35 @@ class MarketModel(mesa.Model):
         self._prepare_next()
 
     # ----------------------------------------------------------- population
-    def _add_annotators(self, n: int) -> list:
-        new = self.sampler.make(self, n)  # rows of self.crowd; Mesa agents in self.agents
+    def _add_annotators(self, n: int) -> None:
+        self.sampler.add_rows(self, n)  # rows of self.crowd; Mesa agents on first look
         prior = self._prior_a / (self._prior_a + self._prior_b)  # no gold answers yet
         self._gold_answered = np.concatenate([self._gold_answered, np.zeros(n)])
         self._gold_correct = np.concatenate([self._gold_correct, np.zeros(n)])
         self._estimate = np.concatenate([self._estimate, np.full(n, prior)])
-        return new
+
+    def _build_agents(self) -> None:
+        """Build the Mesa agents of annotators that have none yet (in order of
+        arrival, each with the id reserved for it)."""
+        crowd = self.__dict__.get("crowd")
+        if crowd is None or self._agents_built >= crowd.n:
+            return
+        first, self._agents_built = self._agents_built, crowd.n
+        for i in range(first, crowd.n):
+            Annotator(self, row=i)
+
+    @property
+    def agents(self) -> AgentSet:
+        """Mesa's AgentSet: one Annotator per annotator that ever joined. The
+        agents are views of the crowd's rows, built on first look, so a market
+        of 10^5 annotators runs on arrays and builds them only if asked."""
+        self._build_agents()
+        return super().agents
+
+    @property
+    def agents_by_type(self) -> dict:
+        self._build_agents()
+        return super().agents_by_type
 
     @property
     def annotators(self) -> list:
@@ -200,10 +224,8 @@ class MarketModel(mesa.Model):
 
     def quality_estimates(self) -> pd.Series:
         """The buyer's current accuracy estimate of every annotator, by unique_id."""
-        ids = np.array([a.unique_id for a in self.agents], dtype=np.int64)
-        idx = np.array([a.index for a in self.agents], dtype=np.int64)
-        index = pd.Index(ids, name="annotator")
-        return pd.Series(self._estimate[idx], index=index, name="estimate")
+        index = pd.Index(self.crowd.uid.copy(), name="annotator")
+        return pd.Series(self._estimate[: self.crowd.n].copy(), index=index, name="estimate")
 
     def active_annotators(self) -> AgentSet:
         """The annotators still in the market, in order of arrival."""
@@ -549,3 +571,25 @@ def _reporter(key: str):
 
     report.__name__ = f"report_{key}"
     return report
+
+
+class AgentByAgentMarket(MarketModel):
+    """The same market with each annotator bidding and learning through its
+    own Mesa agent, one Python call each (``Annotator.bid`` / ``observe``):
+    the per-agent reference path. It gives the same results as
+    :class:`MarketModel`, which acts on the crowd's arrays at once (a test
+    checks), only slower; the market benchmark measures by how much."""
+
+    def _by_index(self) -> dict:
+        return {a.index: a for a in self.agents}
+
+    def _bid(self, idx: np.ndarray) -> None:
+        agents = self._by_index()
+        for i in idx:
+            agents[int(i)].bid(self.info)
+
+    def _observe(self, idx, bids, wins, revenue) -> None:
+        agents = self._by_index()
+        for i, b, w, r in zip(idx, bids, wins, revenue, strict=True):
+            agents[int(i)].observe(self.info, b, w, r, bid_cost=self.config.bid_cost)
+

@@ -10,6 +10,7 @@ import pytest
 from agents import strategies
 from agents.strategies import Strategy
 from simulator import MarketConfig, MarketModel
+from simulator.model import AgentByAgentMarket
 
 ARMS = ("vickrey", "first-price", "quality-vickrey", "vickrey-feedback", "fixed-price")
 
@@ -37,27 +38,6 @@ def test_a_label_is_equally_right_under_every_mechanism():
         assert (both.correct == both.correct_other).all(), name
         checked_rounds |= set(both["round"])
     assert max(checked_rounds) >= 4  # well past the first round, after exits
-
-
-def _per_agent(model_cls):
-    class PerAgent(model_cls):
-        """The same market with every annotator bidding and learning through
-        its own Mesa agent, one call each (the per-agent path)."""
-
-        def _by_index(self):
-            return {a.index: a for a in self.agents}
-
-        def _bid(self, idx):
-            agents = self._by_index()
-            for i in idx:
-                agents[int(i)].bid(self.info)
-
-        def _observe(self, idx, bids, wins, revenue):
-            agents = self._by_index()
-            for i, b, w, r in zip(idx, bids, wins, revenue, strict=True):
-                agents[int(i)].observe(self.info, b, w, r, bid_cost=self.config.bid_cost)
-
-    return PerAgent
 
 
 class _Jittery(Strategy):
@@ -98,7 +78,7 @@ def test_the_crowd_acts_as_its_agents_one_by_one(mechanism, jittery):
         seed=11,
     )
     runs = []
-    for cls in (MarketModel, _per_agent(MarketModel)):
+    for cls in (MarketModel, AgentByAgentMarket):
         model = cls(cfg)
         while model.running:
             model.step()
