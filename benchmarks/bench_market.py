@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from simulator import MarketConfig, MarketModel
-from simulator.model import AgentByAgentMarket
+from simulator.market.model import AgentByAgentMarket
 
 
 class PerTask:

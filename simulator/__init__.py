@@ -12,12 +12,12 @@ results store and ``simulator.load_results(store)`` reads it back
 ['round', 'tasks', 'labels_bought', 'spend']
 """
 
-from .compare import mechanism_table
-from .config import ConfigError, MarketConfig
-from .model import METRICS, MarketModel
-from .results import SimulationResult, run
-from .sweeps import Design, SweepError, load_results, sweep
-from .tasks import SyntheticTaskSource, TaskBatch, TaskSource
+from .experiments.compare import mechanism_table
+from .experiments.sweep import Design, SweepError, load_results, sweep
+from .market.config import ConfigError, MarketConfig
+from .market.model import METRICS, MarketModel
+from .market.results import SimulationResult, run
+from .market.tasks import SyntheticTaskSource, TaskBatch, TaskSource
 
 __all__ = [
     "METRICS",

@@ -108,7 +108,7 @@ def test_bids_never_reveal_private_quality():
 
 def test_efficiency_runs_per_mechanism_budget_and_seed():
     from simulator import MarketConfig
-    from simulator.efficiency import efficiency_runs
+    from simulator.experiments.efficiency import efficiency_runs
 
     held = shipped_pairs("heldout").iloc[:60]
     cells = efficiency_runs(
@@ -130,7 +130,7 @@ def test_efficiency_runs_per_mechanism_budget_and_seed():
         "n_pairs",
     }
     assert (cells.n_pairs > 0).all() and cells.quality_after.between(0, 1).all()
-    from simulator.efficiency import budget_curve
+    from simulator.experiments.efficiency import budget_curve
 
     curve = budget_curve(cells)
     assert len(curve) == 4 and (curve.runs == 2).all()
@@ -157,7 +157,7 @@ def test_evaluate_reports_reward_accuracy_and_kl():
 
 
 def test_claims_helpers():
-    from simulator.claims import distinct_2, paired_verdict
+    from simulator.analysis.claims import distinct_2, paired_verdict
 
     assert distinct_2(["a b c", "a b d"]) == pytest.approx(3 / 4)
     assert paired_verdict(np.array([0.1, 0.2, 0.15]))["verdict"] == "holds"

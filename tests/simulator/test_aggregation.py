@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.aggregation import AggregateResult, aggregate, gold_accuracy, known_methods
+from simulator.market.aggregation import AggregateResult, aggregate, gold_accuracy, known_methods
 
 # task 0: 2 x 1, 1 x 0 -> 1 (2/3); task 1: 0, 0 -> 0 (1); task 2: no labels; task 3: tie
 TASK = np.array([0, 0, 0, 1, 1, 3, 3])
@@ -135,7 +135,7 @@ def test_dawid_skene_agrees_with_crowd_kit(seed, with_gold):
     import pandas as pd
     from crowdkit.aggregation import DawidSkene
 
-    from simulator.aggregation import dawid_skene
+    from simulator.market.aggregation import dawid_skene
 
     task, worker, label, truth, _ = _random_crowd(seed)
     gold = np.arange(0, task.max() + 1, 10) if with_gold else np.array([], dtype=int)
@@ -159,7 +159,7 @@ def test_dawid_skene_agrees_with_crowd_kit(seed, with_gold):
 
 
 def test_dawid_skene_estimates_track_true_quality():
-    from simulator.aggregation import dawid_skene
+    from simulator.market.aggregation import dawid_skene
 
     task, worker, label, _, quality = _random_crowd(5, n_tasks=1000)
     fit = dawid_skene(task, worker, label)

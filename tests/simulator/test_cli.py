@@ -11,7 +11,7 @@ import pytest
 
 import mechanisms
 from simulator import mechanism_table
-from simulator.cli import main
+from simulator.app.cli import main
 
 
 def test_mechanism_table_lists_every_rule():
@@ -189,7 +189,7 @@ def test_every_config_field_carries_its_help_text():
     from dataclasses import fields
 
     from simulator import MarketConfig
-    from simulator.config import AGGREGATIONS
+    from simulator.market.config import AGGREGATIONS
 
     for f in fields(MarketConfig):
         assert len(f.metadata.get("help", "")) > 5, f.name

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import mechanisms
-from simulator.config import ConfigError, MarketConfig
+from simulator.market.config import ConfigError, MarketConfig
 
 
 def test_defaults_validate():

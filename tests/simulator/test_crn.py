@@ -10,7 +10,7 @@ import pytest
 from agents import strategies
 from agents.strategies import Strategy
 from simulator import MarketConfig, MarketModel
-from simulator.model import AgentByAgentMarket
+from simulator.market.model import AgentByAgentMarket
 
 ARMS = ("vickrey", "first-price", "quality-vickrey", "vickrey-feedback", "fixed-price")
 

@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("solara")
 
-from simulator.dashboard import MODEL_PARAMS, DashboardMarket, round_figure, winners_table
+from simulator.app.dashboard import MODEL_PARAMS, DashboardMarket, round_figure, winners_table
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

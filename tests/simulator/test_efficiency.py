@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from simulator.efficiency import budget_curve
+from simulator.experiments.efficiency import budget_curve
 
 
 def test_budget_curve_has_confidence_bands():

@@ -15,7 +15,7 @@ from scipy import stats
 import mechanisms
 from agents import strategies
 from simulator import MarketConfig, MarketModel, SimulationResult, run
-from simulator.model import METRICS
+from simulator.market.model import METRICS
 
 SMALL = dict(n_annotators=40, tasks_per_round=50, rounds=8, budget=400.0, incentive_sample=5)
 
@@ -361,7 +361,7 @@ def test_quality_aware_rules_see_estimates_not_truth():
 
 
 def test_pair_task_source_posts_each_pair_once():
-    from simulator.tasks import PairTaskSource
+    from simulator.market.tasks import PairTaskSource
 
     pairs = pd.DataFrame(
         {

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from simulator import MarketConfig, run
-from simulator.model import MarketModel
+from simulator.market.model import MarketModel
 
 FAST = {"rounds": 4, "tasks_per_round": 60, "n_annotators": 40, "task_source": "synthetic"}
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mechanisms
-from simulator.metrics import (
+from simulator.market.metrics import (
     allocative_efficiency,
     cheapest_feasible_cost,
     confidence_interval,

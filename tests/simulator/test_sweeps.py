@@ -18,8 +18,7 @@ import pandas as pd
 import pytest
 
 from simulator import MarketConfig, run
-from simulator.config import ConfigError
-from simulator.sweeps import (
+from simulator.experiments.sweep import (
     Design,
     SweepError,
     load_results,
@@ -27,6 +26,7 @@ from simulator.sweeps import (
     sweep,
     verify_store,
 )
+from simulator.market.config import ConfigError
 
 from .sweep_support import BAD_BUDGET
 
@@ -294,7 +294,7 @@ def test_a_killed_sweep_resumes_with_one_row_per_run(tmp_path, sig):
     store = tmp_path / "store"
     script = textwrap.dedent(
         f"""
-        from simulator.sweeps import Design, sweep
+        from simulator.experiments.sweep import Design, sweep
         d = Design.grid({{"mechanism": ["vickrey", "first-price"], "budget": [60.0, 120.0]}},
                         base={TINY!r}, replications=6, seed=7, name="tiny")
         if __name__ == "__main__":
@@ -449,7 +449,7 @@ def test_labels_and_dataset_tables_on_demand(tmp_path):
 
 
 def test_sweep_and_report_commands(tmp_path, capsys):
-    from simulator.cli import main
+    from simulator.app.cli import main
 
     design = tmp_path / "design.yaml"
     design.write_text(
@@ -479,7 +479,7 @@ def test_sweep_and_report_commands(tmp_path, capsys):
 
 
 def test_report_without_a_numeric_factor_draws_bars(tmp_path):
-    from simulator.report import report
+    from simulator.analysis.report import report
 
     d = Design.grid({"mechanism": ["vickrey", "first-price"]}, base=TINY, replications=2)
     sweep(d, store=tmp_path / "s", executor="sequential")
@@ -490,15 +490,15 @@ def test_report_without_a_numeric_factor_draws_bars(tmp_path):
 
 
 def test_report_command_on_a_missing_store(tmp_path, capsys):
-    from simulator.cli import main
+    from simulator.app.cli import main
 
     assert main(["report", str(tmp_path / "nothing")]) == 1
     assert "not a sweep store" in capsys.readouterr().err
 
 
 def test_cell_table_counts_failures_and_gives_t_intervals():
-    from simulator.metrics import confidence_interval
-    from simulator.report import cell_table
+    from simulator.analysis.report import cell_table
+    from simulator.market.metrics import confidence_interval
 
     runs = pd.DataFrame(
         {
@@ -515,7 +515,7 @@ def test_cell_table_counts_failures_and_gives_t_intervals():
 
 
 def test_one_sweep_at_a_time_per_store_and_stale_temp_files_go(tmp_path):
-    from simulator.sweeps import _Store
+    from simulator.experiments.sweep import _Store
 
     with _Store(tmp_path).lock(), pytest.raises(SweepError, match="in use by another sweep"):
         sweep(_design(), store=tmp_path, executor="sequential")
@@ -581,7 +581,7 @@ def test_default_prices_follow_the_cell(tmp_path):
 
 
 def test_a_changed_design_rerun_into_the_same_store_reports_its_own_cells(tmp_path):
-    from simulator.report import report
+    from simulator.analysis.report import report
 
     sweep(_design(replications=2), store=tmp_path, executor="sequential")
     changed = Design.grid(
@@ -612,7 +612,7 @@ def test_asking_for_more_tables_reruns_the_runs_without_them(tmp_path):
 
 
 def test_a_report_of_failed_runs_only_does_not_crash(tmp_path):
-    from simulator.report import report
+    from simulator.analysis.report import report
 
     d = Design.grid({"budget": [BAD_BUDGET]}, base=TINY, replications=2)
     sweep(d, store=tmp_path, executor="sequential",

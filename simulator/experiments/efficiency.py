@@ -18,10 +18,10 @@ import pandas as pd
 import mechanisms
 from rlhf.efficiency import TRAINERS
 
+from ..market.config import MarketConfig
+from ..market.metrics import confidence_interval
+from ..market.results import run
 from .compare import default_params
-from .config import MarketConfig
-from .metrics import confidence_interval
-from .results import run
 
 DEFAULT_MECHANISMS = ("vickrey", "first-price", "fixed-price", "vickrey-feedback")
 #: the budgets ($) and seeds per cell of ``vickreyfeedback efficiency``

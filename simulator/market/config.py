@@ -75,8 +75,8 @@ import mechanisms
 from agents.annotator import KINDS
 from agents.population import DEFAULT_COST, DEFAULT_QUALITY
 
+from ..files import atomic_write_text
 from .aggregation import known_methods
-from .files import atomic_write_text
 
 __all__ = [
     "AGGREGATIONS",

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..experiments.compare import HEADLINES
+from ..experiments.sweep import factors as store_factors
+from ..experiments.sweep import load_results
+from ..market.metrics import cell_table, format_cells
 from . import plots
-from .compare import HEADLINES
-from .metrics import cell_table, format_cells
-from .sweeps import factors as store_factors
-from .sweeps import load_results
 
 __all__ = ["FIGURE_METRICS", "ROUND_METRICS", "cell_table", "format_cells", "pick_x", "report"]
 

@@ -17,9 +17,9 @@ import pandas as pd
 
 import mechanisms
 
-from .config import MarketConfig
-from .metrics import cell_table, format_cells
-from .results import run
+from ..market.config import MarketConfig
+from ..market.metrics import cell_table, format_cells
+from ..market.results import run
 
 HEADLINES = (
     "labels_bought", "aggregated_accuracy", "dollars_per_correct", "annotator_profit",

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..files import atomic_write
 from .config import MarketConfig
-from .files import atomic_write
 from .model import MarketModel
 from .tasks import TaskSource
 

@@ -592,4 +592,3 @@ class AgentByAgentMarket(MarketModel):
         agents = self._by_index()
         for i, b, w, r in zip(idx, bids, wins, revenue, strict=True):
             agents[int(i)].observe(self.info, b, w, r, bid_cost=self.config.bid_cost)
-

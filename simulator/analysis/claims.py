@@ -23,9 +23,9 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from .config import MarketConfig
-from .metrics import confidence_interval
-from .results import run
+from ..market.config import MarketConfig
+from ..market.metrics import confidence_interval
+from ..market.results import run
 
 
 def paired_verdict(diff: np.ndarray) -> dict:

@@ -22,9 +22,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .compare import mechanism_table
-from .config import MarketConfig
-from .efficiency import DEFAULT_BUDGETS, DEFAULT_MECHANISMS, DEFAULT_SEEDS, TRAINERS
+from ..experiments.compare import mechanism_table
+from ..experiments.efficiency import DEFAULT_BUDGETS, DEFAULT_MECHANISMS, DEFAULT_SEEDS, TRAINERS
+from ..market.config import MarketConfig
 
 
 def _parse_value(text: str):
@@ -244,7 +244,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_simulate(args) -> int:
-    from .results import run
+    from ..market.results import run
 
     config = config_from_args(args)
     result = run(config, progress=not args.quiet)
@@ -258,8 +258,8 @@ def _cmd_simulate(args) -> int:
 def _cmd_compare(args) -> int:
     import mechanisms
 
-    from .compare import compare_runs, format_table, summary_table
-    from .plots import cost_vs_budget, save
+    from ..analysis.plots import cost_vs_budget, save
+    from ..experiments.compare import compare_runs, format_table, summary_table
 
     config = config_from_args(args)
     names = (
@@ -288,7 +288,7 @@ def _cmd_compare(args) -> int:
     )
     print(format_table(table))
     args.out.mkdir(parents=True, exist_ok=True)
-    from .files import atomic_write
+    from ..files import atomic_write
 
     atomic_write(args.out / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
     atomic_write(args.out / "table.parquet", lambda p: table.to_parquet(p, index=False))
@@ -303,9 +303,9 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_efficiency(args) -> int:
-    from .efficiency import budget_curve, efficiency_runs
-    from .files import atomic_write
-    from .plots import quality_vs_dollars, save
+    from ..analysis.plots import quality_vs_dollars, save
+    from ..experiments.efficiency import budget_curve, efficiency_runs
+    from ..files import atomic_write
 
     config = config_from_args(args)
     names = [m.strip() for m in args.mechanisms.split(",") if m.strip()]
@@ -395,7 +395,7 @@ def _cmd_mechanisms(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from .sweeps import SweepError, sweep
+    from ..experiments.sweep import SweepError, sweep
 
     if args.scheduler and args.executor:
         raise SystemExit("give --scheduler or --executor, not both")
@@ -439,10 +439,10 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .compare import HEADLINES
-    from .report import format_cells, report
-    from .sweeps import SweepError
-    from .sweeps import factors as store_factors
+    from ..analysis.report import format_cells, report
+    from ..experiments.compare import HEADLINES
+    from ..experiments.sweep import SweepError
+    from ..experiments.sweep import factors as store_factors
 
     metrics = (
         [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else HEADLINES
@@ -473,7 +473,7 @@ def _cmd_dashboard(args) -> int:
         )
         return 1
     cmd = [
-        sys.executable, "-m", "solara", "run", "simulator.dashboard", "--production",
+        sys.executable, "-m", "solara", "run", "simulator.app.dashboard", "--production",
         "--host", args.host, "--port", str(args.port), "--open" if args.open else "--no-open",
     ]  # fmt: skip
     print(f"serving the market dashboard on http://{args.host}:{args.port} (Ctrl-C stops it)")

@@ -120,9 +120,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, MarketConfig
-from .files import atomic_write, atomic_write_text
-from .results import jsonable
+from ..files import atomic_write, atomic_write_text
+from ..market.config import ConfigError, MarketConfig
+from ..market.results import jsonable
 
 __all__ = [
     "DEFAULT_RUN_FN",
@@ -509,7 +509,7 @@ def _sample_points(spec: Any, seed: int) -> list[dict[str, Any]]:
 
 def run_market(config: MarketConfig):
     """The default run function: one market, ``simulator.run(config)``."""
-    from .results import run
+    from ..market.results import run
 
     return run(config)
 
@@ -522,7 +522,7 @@ def market_with_efficiency(config: MarketConfig):
     (``run_fn: simulator.sweeps:market_with_efficiency`` in a design file)."""
     from rlhf.efficiency import dollar_efficiency
 
-    from .results import run
+    from ..market.results import run
 
     result = run(config)
     eff = dollar_efficiency(result, trainer="proxy", seed=config.seed)

@@ -26,10 +26,10 @@ from mesa.visualization.utils import update_counter
 
 import mechanisms
 
-from . import plots
-from .compare import default_params
-from .config import MarketConfig
-from .model import MarketModel
+from ..analysis import plots
+from ..experiments.compare import default_params
+from ..market.config import MarketConfig
+from ..market.model import MarketModel
 
 ROUND_METRICS = ["mean_price", "spend", "aggregated_accuracy", "profit_total", "active_annotators"]
 BASE = MarketConfig(

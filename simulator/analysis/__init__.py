@@ -1,0 +1,9 @@
+"""Reading results: statistics over runs (:mod:`.statistics`), per-cell
+reports of a sweep store (:mod:`.report`), the standard figures (:mod:`.plots`)
+and the paper's claims tested as hypotheses (:mod:`.claims`).
+
+Layering: imports ``simulator.market``, the store reader
+``simulator.experiments.store``, :mod:`simulator.files` and its own modules;
+never ``simulator.app`` (``tests/test_layering.py`` checks). Import the
+modules by their full path; the everyday names are exported by :mod:`simulator`.
+"""
