@@ -20,20 +20,11 @@ import argparse
 import math
 from itertools import pairwise
 
-import numpy as np
 import pandas as pd
 
 from ..market.config import MarketConfig
-from ..market.metrics import confidence_interval
 from ..market.results import run
-
-
-def paired_verdict(diff: np.ndarray) -> dict:
-    """Mean paired difference, its 95% t-interval and the verdict."""
-    diff = np.asarray(diff, dtype=float)
-    mean, lo, hi = confidence_interval(diff)
-    verdict = "holds" if lo > 0 else "does not hold" if hi < 0 else "inconclusive"
-    return {"mean_diff": mean, "lo": lo, "hi": hi, "n": int(diff.size), "verdict": verdict}
+from .statistics import paired_verdict
 
 
 def distinct_2(texts: list[str]) -> float:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..market.metrics import cell_table, confidence_interval
+from .statistics import cell_table, confidence_interval
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
 MARKERS = "osD^v<>P"
@@ -136,7 +136,7 @@ def metric_vs(
 ):
     """Each metric against factor ``x``, one line per combination of ``hue``,
     with its 95% CI band. ``cells`` is a table of means and CIs
-    (:func:`simulator.metrics.cell_table` grouped by ``[*hue, x]``)."""
+    (:func:`simulator.analysis.statistics.cell_table` grouped by ``[*hue, x]``)."""
     fig, axes = _panels(len(metrics))
     for j, (name, grp) in enumerate(_hue_groups(cells, hue)):
         grp = grp.sort_values(x)
@@ -201,7 +201,7 @@ def cell_bars(
     table: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], *, path: PathLike = None
 ):
     """One bar per cell for each metric, with 95% CI error bars (``table``
-    from :func:`simulator.metrics.cell_table`)."""
+    from :func:`simulator.analysis.statistics.cell_table`)."""
     fig, axes = _panels(len(metrics))
     by = list(by)
     names = [", ".join(str(r[b]) for b in by) if by else "all runs" for _, r in table.iterrows()]

@@ -2,11 +2,10 @@
 ``vickreyfeedback report``.
 
 A *cell* is one combination of the factors a sweep varies (say mechanism x
-budget); its runs are the replications (seeds). :func:`cell_table` (defined in
-:mod:`simulator.metrics`, re-exported here) gives each cell's mean and 95% t
-confidence interval (over replications) of the headline metrics;
-:func:`report` does it for a sweep store and writes the standard figures
-(:mod:`simulator.plots`).
+budget); its runs are the replications (seeds). :func:`~simulator.analysis.statistics.cell_table`
+gives each cell's mean and 95% t confidence interval (over replications) of
+the headline metrics; :func:`report` does it for a sweep store and writes the
+standard figures (:mod:`simulator.analysis.plots`).
 """
 
 from __future__ import annotations
@@ -17,13 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..experiments.compare import HEADLINES
 from ..experiments.sweep import factors as store_factors
 from ..experiments.sweep import load_results
-from ..market.metrics import cell_table, format_cells
+from ..market.results import HEADLINES
 from . import plots
+from .statistics import cell_table
 
-__all__ = ["FIGURE_METRICS", "ROUND_METRICS", "cell_table", "format_cells", "pick_x", "report"]
+__all__ = ["FIGURE_METRICS", "ROUND_METRICS", "pick_x", "report"]
 
 FIGURE_METRICS = ("aggregated_accuracy", "dollars_per_correct", "annotator_profit",
                   "mean_markup_final")  # fmt: skip
@@ -62,7 +61,7 @@ def report(
     per-round tables, the per-round metrics over rounds.
 
     ``metrics`` defaults to the headline metrics of
-    :data:`simulator.compare.HEADLINES`. Returns ``(cells, figure paths)``.
+    :data:`simulator.market.results.HEADLINES`. Returns ``(cells, figure paths)``.
     """
     runs = load_results(store)
     if runs.empty:

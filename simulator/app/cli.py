@@ -439,10 +439,11 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from ..analysis.report import format_cells, report
-    from ..experiments.compare import HEADLINES
+    from ..analysis.report import report
+    from ..analysis.statistics import format_cells
     from ..experiments.sweep import SweepError
     from ..experiments.sweep import factors as store_factors
+    from ..market.results import HEADLINES
 
     metrics = (
         [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else HEADLINES

@@ -17,14 +17,9 @@ import pandas as pd
 
 import mechanisms
 
+from ..analysis.statistics import cell_table, format_cells
 from ..market.config import MarketConfig
-from ..market.metrics import cell_table, format_cells
-from ..market.results import run
-
-HEADLINES = (
-    "labels_bought", "aggregated_accuracy", "dollars_per_correct", "annotator_profit",
-    "efficiency", "incentive_gap", "spend",
-)  # fmt: skip
+from ..market.results import HEADLINES, run
 
 
 def default_params(name: str, config: MarketConfig) -> dict:

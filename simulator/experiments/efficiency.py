@@ -18,8 +18,8 @@ import pandas as pd
 import mechanisms
 from rlhf.efficiency import TRAINERS
 
+from ..analysis.statistics import confidence_interval
 from ..market.config import MarketConfig
-from ..market.metrics import confidence_interval
 from ..market.results import run
 from .compare import default_params
 
@@ -102,7 +102,7 @@ def budget_curve(
     cells: pd.DataFrame, *, x: str = "spend", y: str = "quality_after", by: str = "mechanism"
 ) -> pd.DataFrame:
     """Mean and 95% t-interval of ``y`` per (``by``, budget) over seeds
-    (:func:`simulator.metrics.confidence_interval`, non-finite values left
+    (:func:`simulator.analysis.statistics.confidence_interval`, non-finite values left
     out), with the mean dollars spent: the data behind a quality-vs-dollars
     figure."""
     rows = []

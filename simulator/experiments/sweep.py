@@ -122,7 +122,7 @@ import pandas as pd
 
 from ..files import atomic_write, atomic_write_text
 from ..market.config import ConfigError, MarketConfig
-from ..market.results import jsonable
+from ..market.results import HEADLINES, jsonable
 
 __all__ = [
     "DEFAULT_RUN_FN",
@@ -654,8 +654,6 @@ def _row(task: RunTask, summary: dict, error, tb, elapsed: float) -> pd.DataFram
     for k, v in _flatten(cfg).items():
         if k != "seed":
             row[k] = v
-    from .compare import HEADLINES
-
     metrics = {("rounds_run" if k == "rounds" else k): v for k, v in summary.items()}
     for k in HEADLINES:
         metrics.setdefault(k, math.nan)

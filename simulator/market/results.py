@@ -25,6 +25,11 @@ from .model import MarketModel
 from .tasks import TaskSource
 
 TABLES = ("metrics", "labels", "dataset")
+HEADLINES = (
+    "labels_bought", "aggregated_accuracy", "dollars_per_correct", "annotator_profit",
+    "efficiency", "incentive_gap", "spend",
+)  # fmt: skip
+"""The summary figures a comparison, a sweep's run table and a report show first."""
 
 
 @dataclass

@@ -157,7 +157,8 @@ def test_evaluate_reports_reward_accuracy_and_kl():
 
 
 def test_claims_helpers():
-    from simulator.analysis.claims import distinct_2, paired_verdict
+    from simulator.analysis.claims import distinct_2
+    from simulator.analysis.statistics import paired_verdict
 
     assert distinct_2(["a b c", "a b d"]) == pytest.approx(3 / 4)
     assert paired_verdict(np.array([0.1, 0.2, 0.15]))["verdict"] == "holds"

@@ -11,7 +11,6 @@ import mechanisms
 from simulator.market.metrics import (
     allocative_efficiency,
     cheapest_feasible_cost,
-    confidence_interval,
     gini,
     incentive_gap,
 )
@@ -90,19 +89,3 @@ def test_incentive_gap_nothing_present():
 
     zeros = np.zeros((3, 4))
     assert incentive_gap(never_called, asks, zeros, rng=np.random.default_rng(0)) == 0.0
-
-
-def test_confidence_interval():
-    mean, lo, hi = confidence_interval(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
-    assert mean == 3.0
-    half = 2.7764451051977987 * np.sqrt(2.5) / np.sqrt(5)  # t_{0.975, 4} * s / sqrt(n)
-    assert (lo, hi) == pytest.approx((3.0 - half, 3.0 + half))
-    # covers the true mean about 95 % of the time
-    rng = np.random.default_rng(0)
-    draws = rng.normal(1.0, 2.0, size=(2000, 10))
-    covered = [lo <= 1.0 <= hi for _, lo, hi in map(confidence_interval, draws)]
-    assert 0.93 < np.mean(covered) < 0.97
-    assert confidence_interval(np.array([1.0, np.nan, 3.0]))[0] == 2.0
-    m, lo, hi = confidence_interval(np.array([2.0]))
-    assert m == 2.0 and math.isnan(lo) and math.isnan(hi)
-    assert all(math.isnan(v) for v in confidence_interval(np.array([])))

@@ -496,24 +496,6 @@ def test_report_command_on_a_missing_store(tmp_path, capsys):
     assert "not a sweep store" in capsys.readouterr().err
 
 
-def test_cell_table_counts_failures_and_gives_t_intervals():
-    from simulator.analysis.report import cell_table
-    from simulator.market.metrics import confidence_interval
-
-    runs = pd.DataFrame(
-        {
-            "mechanism": ["a"] * 4 + ["b"] * 3,
-            "status": ["ok", "ok", "ok", "error", "ok", "ok", "ok"],
-            "spend": [1.0, 2.0, 4.0, np.nan, 3.0, 3.0, 6.0],
-        }
-    )
-    t = cell_table(runs, ["mechanism"], ["spend", "not_a_column"]).set_index("mechanism")
-    assert t.loc["a", "runs"] == 3 and t.loc["a", "failed"] == 1
-    mean, lo, hi = confidence_interval(np.array([1.0, 2.0, 4.0]))
-    assert (t.loc["a", "spend"], t.loc["a", "spend_lo"], t.loc["a", "spend_hi"]) == (mean, lo, hi)
-    assert "not_a_column" not in t.columns
-
-
 def test_one_sweep_at_a_time_per_store_and_stale_temp_files_go(tmp_path):
     from simulator.experiments.sweep import _Store
 
