@@ -13,7 +13,10 @@ results store and ``simulator.load_results(store)`` reads it back
 """
 
 from .experiments.compare import mechanism_table
-from .experiments.sweep import Design, SweepError, load_results, sweep
+from .experiments.design import Design
+from .experiments.runfns import SweepError
+from .experiments.store import load_results
+from .experiments.sweep import sweep
 from .market.config import ConfigError, MarketConfig
 from .market.model import METRICS, MarketModel
 from .market.results import SimulationResult, run

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..experiments.sweep import factors as store_factors
-from ..experiments.sweep import load_results
+from ..experiments.store import factors as store_factors
+from ..experiments.store import load_results
 from ..market.results import HEADLINES
 from . import plots
 from .statistics import cell_table

@@ -395,7 +395,8 @@ def _cmd_mechanisms(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from ..experiments.sweep import SweepError, sweep
+    from ..experiments.runfns import SweepError
+    from ..experiments.sweep import sweep
 
     if args.scheduler and args.executor:
         raise SystemExit("give --scheduler or --executor, not both")
@@ -441,8 +442,8 @@ def _cmd_sweep(args) -> int:
 def _cmd_report(args) -> int:
     from ..analysis.report import report
     from ..analysis.statistics import format_cells
-    from ..experiments.sweep import SweepError
-    from ..experiments.sweep import factors as store_factors
+    from ..experiments.runfns import SweepError
+    from ..experiments.store import factors as store_factors
     from ..market.results import HEADLINES
 
     metrics = (

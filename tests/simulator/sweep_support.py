@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from simulator.experiments.sweep import run_market
+from simulator.experiments.runfns import run_market
 
 BAD_BUDGET = 123.0
 

@@ -1,5 +1,5 @@
 """Sweeps: designs, executors, the store, resume after a kill, failures as
-data and corrupted shards (simulator.sweeps)."""
+data and corrupted shards (simulator.experiments)."""
 
 from __future__ import annotations
 
@@ -17,15 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator import MarketConfig, run
-from simulator.experiments.sweep import (
-    Design,
-    SweepError,
-    load_results,
-    run_key,
-    sweep,
-    verify_store,
-)
+from simulator import Design, MarketConfig, SweepError, load_results, run, sweep
+from simulator.experiments.runner import run_key
+from simulator.experiments.store import verify_store
 from simulator.market.config import ConfigError
 
 from .sweep_support import BAD_BUDGET
@@ -236,6 +230,25 @@ def test_run_functions_must_be_importable(tmp_path):
         sweep(_design(), store=tmp_path, run_fn=lambda cfg: run(cfg))
 
 
+def test_stores_written_before_the_sub_packages_keep_their_run_keys():
+    """The default run function is stored as ``simulator.sweeps:run_market``
+    (the name is part of every run key), whether named or passed as a function,
+    and the compatibility module still exports the run functions and the API."""
+    import simulator.sweeps as compat
+    from simulator.experiments.runfns import DEFAULT_RUN_FN, _fn_name, market_with_efficiency
+    from simulator.experiments.runfns import run_market as moved_run_market
+
+    assert DEFAULT_RUN_FN == "simulator.sweeps:run_market"
+    assert _fn_name(None) == _fn_name(moved_run_market) == _fn_name(compat.run_market)
+    assert _fn_name(compat.run_market) == DEFAULT_RUN_FN
+    assert _fn_name(market_with_efficiency) == "simulator.sweeps:market_with_efficiency"
+    assert _fn_name("simulator.sweeps:market_with_efficiency") == _fn_name(market_with_efficiency)
+    # the key of this run as the flat simulator/sweeps.py computed it
+    config = MarketConfig(task_source="synthetic", rounds=3, seed=5)
+    assert run_key(config) == "3faafaf3b7604dbc1677"
+    assert (compat.sweep, compat.load_results, compat.Design) == (sweep, load_results, Design)
+
+
 # ------------------------------------------------------------------ failures
 
 
@@ -294,7 +307,7 @@ def test_a_killed_sweep_resumes_with_one_row_per_run(tmp_path, sig):
     store = tmp_path / "store"
     script = textwrap.dedent(
         f"""
-        from simulator.experiments.sweep import Design, sweep
+        from simulator import Design, sweep
         d = Design.grid({{"mechanism": ["vickrey", "first-price"], "budget": [60.0, 120.0]}},
                         base={TINY!r}, replications=6, seed=7, name="tiny")
         if __name__ == "__main__":
@@ -497,7 +510,7 @@ def test_report_command_on_a_missing_store(tmp_path, capsys):
 
 
 def test_one_sweep_at_a_time_per_store_and_stale_temp_files_go(tmp_path):
-    from simulator.experiments.sweep import _Store
+    from simulator.experiments.store import _Store
 
     with _Store(tmp_path).lock(), pytest.raises(SweepError, match="in use by another sweep"):
         sweep(_design(), store=tmp_path, executor="sequential")

@@ -1,0 +1,162 @@
+"""Executors: where a sweep's runs execute, and feeding runs to them.
+
+Anything implementing ``concurrent.futures.Executor``. By default a sweep with
+at most :data:`SEQUENTIAL_MAX` runs left to do runs in this process; larger ones use
+a ``ProcessPoolExecutor`` (``spawn``, ``max_tasks_per_child`` to cap leaks)
+with one worker per core. ``executor="local-dask"`` starts a local Dask
+cluster; ``executor="tcp://host:8786"`` connects to an existing Dask scheduler
+(``Client(address).get_executor()``; ``pip install 'vickreyfeedback[dask]'``).
+Workers must see the store's directory (a shared file system on a cluster) and
+import the run function by name, so run functions are module-level functions
+of an installed module, never defined in a notebook.
+
+:func:`_map` keeps at most a few runs per worker submitted at once (so the
+parent's memory does not grow with the number of runs) and turns a dead
+process pool into a :class:`~simulator.experiments.runfns.SweepError` that
+says how to resume.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from .runfns import SweepError
+from .runner import RunTask, execute
+
+__all__ = ["SEQUENTIAL_MAX"]
+
+SEQUENTIAL_MAX = 4
+"""Sweeps with at most this many runs to do run in this process by default."""
+
+
+class _Sequential(cf.Executor):
+    """Runs each task in this process when its result is asked for."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: cf.Future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            future.set_exception(exc)
+        return future
+
+
+def _executor(spec, n_todo: int, workers: int | None, max_tasks: int):
+    """(executor, ``close(interrupted)`` or None, label)."""
+    if isinstance(spec, cf.Executor):
+        return spec, None, type(spec).__name__
+    n = int(workers or os.cpu_count() or 1)
+    if spec is None:
+        spec = "sequential" if n_todo <= SEQUENTIAL_MAX or n == 1 else "process"
+    if spec == "sequential":
+        return _Sequential(), None, "sequential"
+    if spec == "process":
+        import multiprocessing as mp
+
+        pool = cf.ProcessPoolExecutor(
+            max_workers=n, mp_context=mp.get_context("spawn"), max_tasks_per_child=max_tasks
+        )
+
+        def close_pool(interrupted: bool) -> None:
+            # after Ctrl-C do not wait for the runs in flight (they were interrupted too)
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+        return pool, close_pool, f"process x{n}"
+    if isinstance(spec, str) and (spec == "local-dask" or "://" in spec):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise SweepError(
+                "Dask executors need the dask extra: pip install 'vickreyfeedback[dask]'"
+            ) from None
+        import logging
+
+        if spec == "local-dask":
+            cluster = LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True,
+                dashboard_address=None, silence_logs=logging.ERROR,
+            )  # fmt: skip
+            client = Client(cluster)
+
+            def close(interrupted: bool) -> None:
+                client.close()
+                cluster.close()
+
+            return client.get_executor(), close, f"local-dask x{n}"
+        client = Client(spec)
+        return client.get_executor(), lambda interrupted: client.close(), f"dask {spec}"
+    raise ValueError(
+        f"executor: expected 'sequential', 'process', 'local-dask', a Dask scheduler address "
+        f"or a concurrent.futures.Executor, got {spec!r}"
+    )
+
+
+def _limit(ex: cf.Executor, workers: int | None) -> Callable[[], int]:
+    """How many runs to keep submitted at once: two per worker (at least 4). For a
+    Dask cluster the worker threads are counted on the scheduler, every few seconds
+    (a cluster may grow while the sweep runs)."""
+    if isinstance(ex, _Sequential):
+        return lambda: 1
+    client = getattr(ex, "_client", None)
+    if client is not None and hasattr(client, "nthreads"):
+        state = {"checked": -math.inf, "limit": 4}
+
+        def dask_limit() -> int:
+            now = time.monotonic()
+            if now - state["checked"] > 5.0:
+                with contextlib.suppress(Exception):
+                    state["limit"] = max(4, 2 * sum(client.nthreads().values()))
+                state["checked"] = now
+            return state["limit"]
+
+        return dask_limit
+    n = getattr(ex, "_max_workers", None) or workers or os.cpu_count() or 1
+    return lambda: max(4, 2 * int(n))
+
+
+def _worker_died(exc: BaseException) -> SweepError:
+    return SweepError(
+        f"a worker process died ({exc}); the runs finished so far are stored. "
+        "Run the same sweep again to resume."
+    )
+
+
+def _map(ex: cf.Executor, tasks: Iterable[RunTask], limit: Callable[[], int]) -> Iterator[dict]:
+    """Receipts as runs finish, with at most ``limit()`` submitted at once (so the
+    parent's memory does not grow with the number of runs)."""
+    pending: dict[cf.Future, RunTask] = {}
+    it = iter(tasks)
+    try:
+        while True:
+            cap = limit()
+            while len(pending) < cap:
+                task = next(it, None)
+                if task is None:
+                    break
+                try:
+                    pending[ex.submit(execute, task)] = task
+                except cf.process.BrokenProcessPool as exc:  # died before we saw a result
+                    raise _worker_died(exc) from exc
+            if not pending:
+                return
+            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                task = pending.pop(fut)
+                try:
+                    yield fut.result()
+                except cf.process.BrokenProcessPool as exc:
+                    raise _worker_died(exc) from exc
+                except cf.CancelledError:
+                    continue
+                except Exception as exc:  # the executor lost the task (e.g. a Dask worker died)
+                    yield {"lost": True, "key": task.key, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        for fut in pending:
+            fut.cancel()

@@ -1,0 +1,84 @@
+"""Run functions: what a sweep's workers call for each config.
+
+A run function takes a ``MarketConfig`` and returns a result with a
+``summary`` mapping (and optionally ``metrics``, ``labels``, ``dataset``
+tables), or the summary mapping itself. Workers import it by its
+``"module:function"`` name, so run functions are module-level functions of an
+installed module, never defined in a notebook.
+
+The names design files and stores use are those of the compatibility module
+:mod:`simulator.sweeps` (``simulator.sweeps:run_market``,
+``simulator.sweeps:market_with_efficiency``): :data:`DEFAULT_RUN_FN` is part
+of every run's store key, so it keeps that spelling for stores to resume.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from ..market.config import MarketConfig
+
+__all__ = ["DEFAULT_RUN_FN", "SweepError", "market_with_efficiency", "run_market"]
+
+DEFAULT_RUN_FN = "simulator.sweeps:run_market"
+"""The default run function's name; part of every run key (keep it as written)."""
+_STORED_MODULE = "simulator.sweeps"
+"""The module name the run functions defined here are stored under (their
+names from before the sub-packages, so that existing stores resume)."""
+
+
+class SweepError(RuntimeError):
+    """A sweep that cannot start or continue, or a store that cannot be read."""
+
+
+def run_market(config: MarketConfig):
+    """The default run function: one market, ``simulator.run(config)``."""
+    from ..market.results import run
+
+    return run(config)
+
+
+def market_with_efficiency(config: MarketConfig):
+    """One market, then what its dataset teaches: adds the Bradley-Terry proxy's
+    ``quality_before``, ``quality_after``, ``gain``, ``per_dollar`` and
+    ``label_accuracy`` (``rlhf.dollar_efficiency(result, trainer="proxy")``)
+    to the run's summary. Use it for sweeps that train
+    (``run_fn: simulator.sweeps:market_with_efficiency`` in a design file)."""
+    from rlhf.efficiency import dollar_efficiency
+
+    from ..market.results import run
+
+    result = run(config)
+    eff = dollar_efficiency(result, trainer="proxy", seed=config.seed)
+    result.summary.update({k: v for k, v in eff.items() if k not in ("spend",)})
+    return result
+
+
+def _resolve(run_fn: str) -> Callable[[MarketConfig], Any]:
+    module, _, name = run_fn.partition(":")
+    if not name:
+        raise SweepError(f"run_fn must be 'module:function', got {run_fn!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def _fn_name(run_fn: str | Callable | None) -> str:
+    if run_fn is None:
+        return DEFAULT_RUN_FN
+    if isinstance(run_fn, str):
+        try:
+            _resolve(run_fn)  # fail early, in the parent
+        except (ImportError, AttributeError) as exc:
+            raise SweepError(f"run_fn {run_fn!r} cannot be imported: {exc}") from None
+        return run_fn
+    module, qual = getattr(run_fn, "__module__", None), getattr(run_fn, "__qualname__", "")
+    if module in (None, "__main__") or "<" in qual:
+        raise SweepError(
+            f"run_fn {run_fn!r} is not importable by workers: pass a module-level function of "
+            "an installed module (or its 'module:function' name), not one defined in a "
+            "notebook, script or closure"
+        )
+    if module == __name__:  # run_market passed as a function: the same key as by name
+        module = _STORED_MODULE
+    return f"{module}:{qual}"

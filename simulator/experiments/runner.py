@@ -1,0 +1,170 @@
+"""One run of a sweep: its key, its execution in a worker and its shards.
+
+A :class:`RunTask` is what a worker needs (plain data, cheap to send);
+:func:`execute` runs it, writes its shards into the store (tables first, the
+``runs/`` row last, each to a temporary name, then ``os.replace``) and returns
+a small receipt with the files' SHA-256 sums and sizes, which the parent
+appends to the manifest (:mod:`simulator.experiments.store`).
+
+:func:`run_key` is the first 20 hex digits of the SHA-256 of the run's
+canonical config (seed included) and the run function's name: the same run
+always has the same key, which is how a rerun knows what is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..files import atomic_write
+from ..market.config import MarketConfig
+from ..market.results import HEADLINES, jsonable
+from .changes import _flatten
+from .runfns import DEFAULT_RUN_FN, _resolve
+
+__all__ = ["TABLES", "RunTask", "execute", "run_key"]
+
+TABLES = ("rounds", "labels", "dataset")
+"""The per-run tables a store can hold besides ``runs``."""
+_RESULT_TABLE = {"rounds": "metrics", "labels": "labels", "dataset": "dataset"}
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """What a worker needs for one run (plain data, cheap to send)."""
+
+    key: str
+    cell: int
+    replication: int
+    config: dict
+    store: str
+    run_fn: str
+    tables: tuple[str, ...]
+    design: str
+
+
+def run_key(config: MarketConfig, run_fn: str = DEFAULT_RUN_FN) -> str:
+    """The store key of a run: a hash of its config (seed included) and run function.
+
+    Equal numbers hash alike (``1`` and ``1.0`` in ``mechanism_params``), and
+    integers stay exact (two seeds never share a key)."""
+    text = json.dumps(_key_form(config.to_dict()), sort_keys=True) + "|" + run_fn
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _key_form(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _key_form(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_key_form(v) for v in x]
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, int | np.integer):
+        return int(x)
+    if isinstance(x, float | np.floating):
+        v = float(x) + 0.0
+        if math.isfinite(v) and v.is_integer() and abs(v) < 2**53:
+            return int(v)
+        return "inf" if v == math.inf else "-inf" if v == -math.inf else v
+    return x
+
+
+def execute(task: RunTask) -> dict:
+    """Run one task in a worker, write its shards, return a small receipt.
+
+    An exception from the run is recorded (status ``"error"``, the error and
+    its traceback) rather than raised, so one bad run never stops a sweep.
+    """
+    t0 = time.perf_counter()
+    summary: dict[str, Any] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    error = tb = None
+    try:
+        cfg = MarketConfig.from_dict(task.config)
+        out = _resolve(task.run_fn)(cfg)
+        summary = dict(getattr(out, "summary", out))
+        for t in task.tables:
+            frame = getattr(out, _RESULT_TABLE[t], None)
+            if isinstance(frame, pd.DataFrame):
+                frames[t] = frame
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        tb = traceback.format_exc()
+        frames = {}
+    row = _row(task, summary, error, tb, time.perf_counter() - t0)
+    store = Path(task.store)
+    files = {}
+    for t, frame in frames.items():  # tables first, the run row last
+        frame = frame.copy()
+        frame.insert(0, "run_key", task.key)
+        files[f"{t}/{task.key}.parquet"] = _write(store, f"{t}/{task.key}.parquet", frame)
+    files[f"runs/{task.key}.parquet"] = _write(store, f"runs/{task.key}.parquet", row)
+    return {
+        "key": task.key,
+        "cell": task.cell,
+        "replication": task.replication,
+        "seed": int(task.config["seed"]),
+        "status": "ok" if error is None else "error",
+        "error": error,
+        "elapsed_s": float(row["elapsed_s"].iloc[0]),
+        "files": files,
+    }
+
+
+def _row(task: RunTask, summary: dict, error, tb, elapsed: float) -> pd.DataFrame:
+    cfg = task.config
+    row: dict[str, Any] = {
+        "run_key": task.key,
+        "design": task.design,
+        "cell": task.cell,
+        "replication": task.replication,
+        "seed": int(cfg["seed"]),
+        "status": "ok" if error is None else "error",
+    }
+    for k, v in _flatten(cfg).items():
+        if k != "seed":
+            row[k] = v
+    metrics = {("rounds_run" if k == "rounds" else k): v for k, v in summary.items()}
+    for k in HEADLINES:
+        metrics.setdefault(k, math.nan)
+    for k, v in metrics.items():
+        if k in ("mechanism", "seed") or k in row:
+            continue
+        row[k] = float(v) if isinstance(v, int | float | np.number) and not isinstance(
+            v, bool) else v  # fmt: skip
+    row.update(
+        error=error,
+        traceback=tb,
+        elapsed_s=float(elapsed),
+        run_fn=task.run_fn,
+        config_json=json.dumps(jsonable(cfg), sort_keys=True),
+    )
+    frame = pd.DataFrame([row])
+    for col in ("error", "traceback"):
+        frame[col] = frame[col].astype("string")
+    return frame
+
+
+def _write(store: Path, rel: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """Write a shard atomically (temporary name, then rename); return its checksum
+    and size."""
+
+    path = store / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    return {"sha256": _sha256(path), "bytes": path.stat().st_size}
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
