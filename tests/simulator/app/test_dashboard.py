@@ -20,7 +20,7 @@ pytest.importorskip("solara")
 
 from simulator.app.dashboard import MODEL_PARAMS, DashboardMarket, round_figure, winners_table
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "artifacts"))
 

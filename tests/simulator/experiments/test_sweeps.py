@@ -24,7 +24,7 @@ from simulator.market.config import ConfigError
 
 from .sweep_support import BAD_BUDGET
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TINY = {
     "task_source": "synthetic",
     "n_annotators": 20,
@@ -255,7 +255,7 @@ def test_stores_written_before_the_sub_packages_keep_their_run_keys():
 def test_a_run_that_raises_is_recorded_and_the_others_complete(tmp_path):
     d = _design(replications=2, budgets=(60.0, BAD_BUDGET))
     out = sweep(d, store=tmp_path, executor="process", workers=2,
-                run_fn="tests.simulator.sweep_support:failing_run")  # fmt: skip
+                run_fn="tests.simulator.experiments.sweep_support:failing_run")  # fmt: skip
     assert (out.ran, out.failed) == (12, 6)
     runs = load_results(tmp_path)
     bad = runs[runs.budget == BAD_BUDGET]
@@ -266,9 +266,9 @@ def test_a_run_that_raises_is_recorded_and_the_others_complete(tmp_path):
     assert bad.spend.isna().all() and good.spend.notna().all()
     # failures are data: a plain rerun keeps them, --retry-failed runs them again
     assert sweep(d, store=tmp_path, executor="sequential",
-                 run_fn="tests.simulator.sweep_support:failing_run").ran == 0  # fmt: skip
+                 run_fn="tests.simulator.experiments.sweep_support:failing_run").ran == 0  # fmt: skip
     retry = sweep(d, store=tmp_path, executor="sequential", retry_failed=True,
-                  run_fn="tests.simulator.sweep_support:failing_run")  # fmt: skip
+                  run_fn="tests.simulator.experiments.sweep_support:failing_run")  # fmt: skip
     assert (retry.ran, retry.failed) == (6, 6)
     assert len(load_results(tmp_path)) == 12
 
@@ -276,7 +276,7 @@ def test_a_run_that_raises_is_recorded_and_the_others_complete(tmp_path):
 def test_a_worker_killed_mid_run_stops_the_sweep_and_a_rerun_completes(tmp_path, monkeypatch):
     monkeypatch.setenv("SWEEP_CRASH_MARKER", str(tmp_path / "crashed"))
     d = _design(replications=3, budgets=(60.0, BAD_BUDGET))
-    fn = "tests.simulator.sweep_support:crash_once"
+    fn = "tests.simulator.experiments.sweep_support:crash_once"
     with pytest.raises(SweepError, match="worker process died"):
         sweep(d, store=tmp_path / "store", executor="process", workers=2, run_fn=fn)
     stored = _files(tmp_path / "store")
@@ -313,7 +313,7 @@ def test_a_killed_sweep_resumes_with_one_row_per_run(tmp_path, sig):
         if __name__ == "__main__":
             try:
                 sweep(d, store={str(store)!r}, executor="process", workers=2,
-                      run_fn="tests.simulator.sweep_support:slow_run")
+                      run_fn="tests.simulator.experiments.sweep_support:slow_run")
             except KeyboardInterrupt:
                 raise SystemExit(130)
         """
@@ -349,7 +349,7 @@ def test_a_killed_sweep_resumes_with_one_row_per_run(tmp_path, sig):
     d = Design.grid({"mechanism": ["vickrey", "first-price"], "budget": [60.0, 120.0]},
                     base=TINY, replications=6, seed=7, name="tiny")  # fmt: skip
     out = sweep(d, store=store, executor="process", workers=2,
-                run_fn="tests.simulator.sweep_support:slow_run")  # fmt: skip
+                run_fn="tests.simulator.experiments.sweep_support:slow_run")  # fmt: skip
     assert out.skipped >= n_stored and out.skipped + out.ran == 24
     runs = load_results(store)
     assert len(runs) == 24 and (runs.status == "ok").all()
@@ -611,7 +611,7 @@ def test_a_report_of_failed_runs_only_does_not_crash(tmp_path):
 
     d = Design.grid({"budget": [BAD_BUDGET]}, base=TINY, replications=2)
     sweep(d, store=tmp_path, executor="sequential",
-          run_fn="tests.simulator.sweep_support:failing_run")  # fmt: skip
+          run_fn="tests.simulator.experiments.sweep_support:failing_run")  # fmt: skip
     table, paths = report(tmp_path)
     assert table.failed.sum() == 2 and table.runs.sum() == 0 and paths == []
 
