@@ -1,8 +1,11 @@
 """Who may import whom (DESIGN.md): mechanisms imports no other project
 package; agents imports mechanisms (the equilibrium solver plays a rule
 through ``run_batch``) but never simulator or rlhf; rlhf never imports
-simulator, agents or mechanisms; and no module imports another in a cycle,
-imports inside functions counted."""
+simulator, agents or mechanisms; inside simulator, market imports no other
+sub-package, experiments imports market and analysis.statistics, analysis
+imports market and the store reader experiments.store, app imports any of
+them; and no module imports another in a cycle. Imports inside functions
+count everywhere."""
 
 from __future__ import annotations
 
@@ -76,9 +79,55 @@ def _module_graph() -> dict[str, set[str]]:
     return graph
 
 
+SIMULATOR_LAYERS = {
+    "simulator.market": ("simulator.market", "simulator.files"),
+    "simulator.experiments": (
+        "simulator.market", "simulator.experiments", "simulator.analysis.statistics",
+        "simulator.files",
+    ),
+    "simulator.analysis": (
+        "simulator.market", "simulator.analysis", "simulator.experiments.store", "simulator.files",
+    ),
+    "simulator.app": (
+        "simulator.market", "simulator.experiments", "simulator.analysis", "simulator.app",
+        "simulator.files",
+    ),
+}  # fmt: skip
+"""Sub-package -> the parts of simulator its modules may import."""
+SIMULATOR_TOP = {
+    "simulator": ("simulator.market", "simulator.experiments", "simulator.analysis"),
+    "simulator.__main__": ("simulator.app",),
+    "simulator.files": (),
+    "simulator.sweeps": ("simulator.experiments",),
+    "simulator.claims": ("simulator.analysis",),
+}
+"""The modules at the top of simulator (the package, the shared atomic writer
+and the compatibility names) -> what they may import. Nothing else lives there:
+a new module goes into the sub-package whose job it is."""
+
+
+def _within(module: str, prefixes) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def test_simulator_sub_packages_respect_their_layers():
+    graph = _module_graph()
+    simulator = sorted(m for m in graph if _within(m, ["simulator"]))
+    assert "simulator.market.model" in simulator and "simulator.app.cli" in simulator
+    for module in simulator:
+        if module in SIMULATOR_TOP:
+            allowed = SIMULATOR_TOP[module]
+        else:
+            layer = [p for p in SIMULATOR_LAYERS if _within(module, [p])]
+            assert layer, f"{module} is in no sub-package of simulator (see SIMULATOR_TOP)"
+            allowed = SIMULATOR_LAYERS[layer[0]]
+        bad = {d for d in graph[module] if _within(d, ["simulator"]) and not _within(d, allowed)}
+        assert not bad, f"{module} imports {sorted(bad)}; it may import only {allowed}"
+
+
 def test_no_import_cycles_between_modules():
     graph = _module_graph()
-    assert "simulator.model" in graph and graph["simulator.report"]
+    assert "simulator.market.model" in graph and graph["simulator.analysis.report"]
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 
     def visit(node: str, path: list[str]) -> None:
