@@ -8,12 +8,12 @@ round, *▶* plays rounds until the budget is spent, *❚❚* pauses.
 
 Main view: the per-round figure (mean price per label, spend, aggregated
 accuracy, annotators' profit and active annotators; drawn by
-:func:`simulator.plots.over_rounds`) and a table of the latest round's
+:func:`simulator.analysis.plots.over_rounds`) and a table of the latest round's
 winners (labels won, mean ask, total paid, and, since this is the
 economist's view of the market, each winner's private cost, quality and type).
 
 Run it with ``vickreyfeedback dashboard`` (or ``solara run
-simulator.dashboard``). It needs the ``mesa[viz]`` extra (solara), a
+simulator.app.dashboard``). It needs the ``mesa[viz]`` extra (solara), a
 dependency of this package.
 """
 
@@ -160,4 +160,4 @@ page = SolaraViz(
     model_params=MODEL_PARAMS,
     name="VickreyFeedback: a label market",
 )
-"""The app ``solara run simulator.dashboard`` serves."""
+"""The app ``solara run simulator.app.dashboard`` serves."""

@@ -1,0 +1,232 @@
+"""What the ``vickreyfeedback`` command line accepts: its argument parser,
+one option per ``MarketConfig`` field on the commands that run markets, and
+the config those options describe (:func:`config_from_args`). What each
+command does is in :mod:`simulator.app.cli`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import yaml
+
+from ..experiments.efficiency import DEFAULT_BUDGETS, DEFAULT_MECHANISMS, DEFAULT_SEEDS, TRAINERS
+from ..market.config import MarketConfig
+
+
+def _parse_value(text: str):
+    """A config value from the command line: YAML scalars, lists and dicts
+    (``0.5``, ``inf``, ``none``, ``[0.0, 0.1]``, ``{price: 0.3}``)."""
+    low = text.strip().lower()
+    if low in ("inf", "+inf", "infinity"):
+        return float("inf")
+    if low in ("none", "null"):
+        return None
+    return yaml.safe_load(text)
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a YAML/TOML/JSON config file; options below override it",
+    )
+    defaults = MarketConfig()
+    for f in fields(MarketConfig):
+        default = getattr(defaults, f.name)
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f"cfg_{f.name}",
+            type=_parse_value,
+            default=argparse.SUPPRESS,
+            metavar="VALUE",
+            help=f"{f.metadata['help']} (default: {json.dumps(default, default=str)})",
+        )
+
+
+def config_from_args(args: argparse.Namespace) -> MarketConfig:
+    """The config file (if any) with the command-line overrides applied."""
+    base = MarketConfig.load(args.config) if args.config else MarketConfig()
+    changes = {
+        f.name: getattr(args, f"cfg_{f.name}")
+        for f in fields(MarketConfig)
+        if hasattr(args, f"cfg_{f.name}")
+    }
+    return base.replace(**changes) if changes else base
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vickreyfeedback",
+        description="Simulate buying RLHF preference labels through auction mechanisms.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="run one market and save its tables",
+        description="Run one market (every config field settable) and save "
+        "metrics, labels and dataset as Parquet with summary.json and "
+        "config.yaml.",
+    )
+    _add_config_options(sim)
+    sim.add_argument("--out", type=Path, default=None, help="directory to save the result in")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    cmp_ = sub.add_parser(
+        "compare",
+        help="every mechanism on the same market",
+        description="Run every registered mechanism on the same market "
+        "(common random numbers) for several seeds and budgets; print means "
+        "with 95%% confidence intervals and save the table and a figure.",
+    )
+    _add_config_options(cmp_)
+    cmp_.add_argument(
+        "--mechanisms",
+        default="all",
+        help="comma-separated mechanism names (default: all registered)",
+    )
+    cmp_.add_argument("--seeds", type=int, default=5, help="seeds per cell (default: 5)")
+    cmp_.add_argument(
+        "--budgets",
+        default=None,
+        help="comma-separated budgets in $ for the figure (default: the config's "
+        "budget times 0.25, 0.5, 1)",
+    )
+    cmp_.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results/compare"),
+        help="output directory (default: results/compare)",
+    )
+    cmp_.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    eff = sub.add_parser(
+        "efficiency",
+        help="dollar-efficiency: market -> dataset -> training -> evaluation",
+        description="For each mechanism, budget and seed, run the market on the RLHF task "
+        "world, train on the labels it bought (proxy: a Bradley-Terry reward model on "
+        "MiniLM embeddings; dpo / qa-dpo: SmolLM2 fine-tuning) and score held-out gold "
+        "pairs; write a tidy table (Parquet + CSV) and a quality-vs-dollars figure.",
+    )
+    _add_config_options(eff)
+    eff.add_argument(
+        "--mechanisms",
+        default=",".join(DEFAULT_MECHANISMS),
+        help="comma-separated mechanism names (default: %(default)s)",
+    )
+    eff.add_argument(
+        "--budgets",
+        default=",".join(f"{b:g}" for b in DEFAULT_BUDGETS),
+        help="comma-separated budgets in $ (default: %(default)s)",
+    )
+    eff.add_argument(
+        "--seeds", type=int, default=DEFAULT_SEEDS, help="seeds per cell (default: %(default)s)"
+    )
+    eff.add_argument(
+        "--trainer",
+        choices=TRAINERS,
+        default="proxy",
+        help="how bought labels become model quality (default: proxy)",
+    )
+    eff.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results/efficiency"),
+        help="output directory (default: results/efficiency)",
+    )
+    eff.add_argument("--epochs", type=int, default=2, help="dpo/qa-dpo: epochs (default: 2)")
+    eff.add_argument(
+        "--lr", type=float, default=5e-6, help="dpo/qa-dpo: learning rate (default: 5e-6)"
+    )
+    eff.add_argument("--beta", type=float, default=0.1, help="dpo/qa-dpo: DPO beta (default: 0.1)")
+    eff.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    mech = sub.add_parser(
+        "mechanisms",
+        help="list the registered mechanisms with their properties",
+        description="Print every registered mechanism with its properties (Properties) and "
+        "source. To compare them on a market, use `vickreyfeedback compare`.",
+    )
+    mech.add_argument(
+        "--list-only", action="store_true", help="accepted for compatibility; the table is all"
+    )
+
+    swp = sub.add_parser(
+        "sweep",
+        help="run a parameter sweep (a design file) into a results store",
+        description="Run every cell x replication of a design file (YAML or JSON: base, "
+        "grid, sample, configs, replications, seed; see experiments/) in parallel and "
+        "store each run as Parquet shards under --out. Runs already stored are skipped, "
+        "so rerunning after a crash or Ctrl-C resumes; failed runs are stored with their "
+        "error.",
+    )
+    swp.add_argument("design", type=Path, help="the design file (.yaml or .json)")
+    swp.add_argument("--out", type=Path, required=True, help="the results store (a directory)")
+    swp.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one per core)"
+    )
+    swp.add_argument(
+        "--scheduler",
+        default=None,
+        help="'local-dask' for a local Dask cluster, or a Dask scheduler address such as "
+        "tcp://host:8786 (needs the dask extra); default: a local process pool "
+        "(in-process for at most 4 runs)",
+    )
+    swp.add_argument(
+        "--executor",
+        choices=("sequential", "process"),
+        default=None,
+        help="run in this process or in a local process pool (default: chosen by size)",
+    )
+    swp.add_argument(
+        "--replications", type=int, default=None, help="override the design's replications"
+    )
+    swp.add_argument(
+        "--run-fn",
+        default=None,
+        help="'module:function' run for each config (default: the design's, else "
+        "simulator.sweeps:run_market)",
+    )
+    swp.add_argument(
+        "--tables",
+        default=None,
+        help="comma-separated tables to keep per run: rounds (always), labels, dataset",
+    )
+    swp.add_argument("--retry-failed", action="store_true", help="rerun stored runs that failed")
+    swp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    rep = sub.add_parser(
+        "report",
+        help="per-cell means with 95%% CIs and the standard figures of a results store",
+        description="Print each cell's mean and 95%% confidence interval (over "
+        "replications) of the headline metrics, and write cells.csv/.parquet and the "
+        "standard figures (PNG + SVG) into --out.",
+    )
+    rep.add_argument("store", type=Path, help="a results store written by `sweep`")
+    rep.add_argument(
+        "--out", type=Path, default=None, help="output directory (default: STORE/report)"
+    )
+    rep.add_argument(
+        "--metrics",
+        default=None,
+        help="comma-separated metrics for the table (default: the headline metrics)",
+    )
+    rep.add_argument("--no-figures", action="store_true", help="only the table")
+
+    dash = sub.add_parser(
+        "dashboard",
+        help="an interactive market in the browser (Mesa SolaraViz)",
+        description="Serve the interactive market (simulator/app/dashboard.py, a Mesa SolaraViz "
+        "app): knobs for the mechanism, budget, k, population, cost-quality correlation, "
+        "strategy mix and seed (applied on Reset); Step / play / pause; per-round plots "
+        "and the latest round's winners. Open the printed address in a browser; Ctrl-C "
+        "stops the server.",
+    )
+    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    dash.add_argument("--port", type=int, default=8765, help="port (%(default)s; 0: any free)")
+    dash.add_argument("--open", action="store_true", help="open a browser tab")
+    return parser
