@@ -1,6 +1,13 @@
 """Every parameter of one market run, validated, in one frozen object.
 
->>> from simulator.config import MarketConfig
+(Over 400 lines on purpose: one frozen dataclass of 29 fields, each declared
+with its default and command-line help, documented in the class docstring and
+checked in ``__post_init__`` beside the checks that tie fields together; split
+up, one field's contract would be spread over several files. The generic value
+checks are in :mod:`simulator.market.validation`, the file formats in
+:mod:`simulator.market.formats`.)
+
+>>> from simulator import MarketConfig
 >>> cfg = MarketConfig(mechanism="fixed-price", mechanism_params={"price": 0.3}, budget=500)
 >>> cfg.budget, cfg.k
 (500.0, 3)
@@ -60,16 +67,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import numbers
 import os
-import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 import mechanisms
 from agents.annotator import KINDS
@@ -77,6 +79,19 @@ from agents.population import DEFAULT_COST, DEFAULT_QUALITY
 
 from ..files import atomic_write_text
 from .aggregation import known_methods
+from .formats import dumps, format_of, loads
+from .validation import (
+    ConfigError,
+    _canonical,
+    _choice,
+    _copy_plain,
+    _difficulty,
+    _distribution,
+    _float,
+    _int,
+    _plain_mapping,
+    _shares,
+)
 
 __all__ = [
     "AGGREGATIONS",
@@ -97,15 +112,9 @@ QUALITY_SCORES = ("accuracy", "informativeness")
 ANNOTATOR_KINDS = KINDS
 """Annotator types that ``mix`` shares out."""
 
-_SHARE_TOL = 1e-9
 _COST_KEYS = {"lognormal": ("median", "sigma"), "uniform": ("low", "high")}
 _QUALITY_KEYS = {"beta": ("a", "b")}
-_NONE_STRINGS = ("none", "null")
 _INF_STRINGS = ("inf", "+inf", "infinity", "+infinity")
-
-
-class ConfigError(ValueError):
-    """An invalid market configuration; the message names the field."""
 
 
 def _help(text: str) -> str:
@@ -440,18 +449,7 @@ class MarketConfig:
                 store (None inside ``*_params`` in TOML).
         """
         path = Path(path)
-        fmt = _format(path)
-        data = self.to_dict()
-        if fmt == "yaml":
-            yaml = _yaml()
-            text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-        elif fmt == "toml":
-            text = _toml_dumps(data)
-        else:
-            if math.isinf(data["reserve"]):
-                data["reserve"] = "inf"
-            text = json.dumps(data, indent=2) + "\n"
-        atomic_write_text(path, text)
+        atomic_write_text(path, dumps(self.to_dict(), format_of(path)))
         return path
 
     @classmethod
@@ -469,21 +467,7 @@ class MarketConfig:
             FileNotFoundError: if ``path`` does not exist.
         """
         path = Path(path)
-        fmt = _format(path)
-        text = path.read_text(encoding="utf-8")
-        try:
-            if fmt == "yaml":
-                yaml = _yaml()
-                try:
-                    data = yaml.safe_load(text)
-                except yaml.YAMLError as exc:
-                    raise ConfigError(f"{path}: not a valid YAML config: {exc}") from None
-            elif fmt == "toml":
-                data = tomllib.loads(text)
-            else:
-                data = json.loads(text)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path}: not a valid {fmt.upper()} config: {exc}") from None
+        data = loads(path.read_text(encoding="utf-8"), format_of(path), path)
         if data is None:
             data = {}
         if not isinstance(data, Mapping):
@@ -514,274 +498,3 @@ def _known_strategies() -> set[str] | None:
     except ImportError:
         return None
     return set(strategies_available())
-
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
-def _int(name: str, x: object, *, lo: int, optional: bool = False) -> int | None:
-    allowed = f"an integer >= {lo}" + (" or None" if optional else "")
-    if optional and (x is None or (isinstance(x, str) and x.strip().lower() in _NONE_STRINGS)):
-        return None
-    if isinstance(x, numbers.Integral) and not isinstance(x, bool):
-        value = int(x)
-    elif _is_number(x) and math.isfinite(float(x)) and float(x).is_integer():
-        value = int(float(x))  # 100.0 from a YAML/TOML file
-    else:
-        raise ConfigError(f"{name}: must be {allowed}, got {x!r}")
-    if value < lo:
-        raise ConfigError(f"{name}: must be {allowed}, got {value}")
-    return value
-
-
-def _float(
-    name: str,
-    x: object,
-    *,
-    lo: float = -math.inf,
-    hi: float = math.inf,
-    lo_open: bool = False,
-    hi_open: bool = False,
-    finite: bool = True,
-    allowed: str | None = None,
-) -> float:
-    if allowed is None:
-        if lo > -math.inf and hi < math.inf:
-            allowed = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        elif lo > -math.inf:
-            allowed = f"{'>' if lo_open else '>='} {lo:g}" + (" and finite" if finite else "")
-        else:
-            allowed = "finite"
-    if not _is_number(x):
-        raise ConfigError(f"{name}: must be a number {allowed}, got {x!r}")
-    value = float(x) + 0.0  # -0.0 -> 0.0
-    bad = (
-        math.isnan(value)
-        or (finite and math.isinf(value))
-        or value < lo
-        or value > hi
-        or (lo_open and value == lo)
-        or (hi_open and value == hi)
-    )
-    if bad:
-        shown = int(value) if value.is_integer() else value
-        raise ConfigError(f"{name}: must be {allowed}, got {shown}")
-    return value
-
-
-def _choice(name: str, x: object, options: tuple[str, ...]) -> str:
-    if x not in options:
-        raise ConfigError(f"{name}: must be one of {', '.join(options)}; got {x!r}")
-    return str(x)
-
-
-def _distribution(name: str, spec: object, kinds: dict[str, tuple[str, ...]]) -> dict:
-    """Check ``{"dist": kind, <its parameters>}``; parameters become floats."""
-    forms = "; ".join(f"{{'dist': {k!r}, {', '.join(map(repr, v))}}}" for k, v in kinds.items())
-    if not isinstance(spec, Mapping) or spec.get("dist") not in kinds:
-        raise ConfigError(f"{name}: must be a dict of the form {forms}; got {spec!r}")
-    dist = spec["dist"]
-    keys = kinds[dist]
-    if set(spec) != {"dist", *keys}:
-        extra = sorted(map(str, set(spec) - {"dist", *keys}))
-        missing = sorted(set(keys) - set(spec))
-        parts = ([f"unknown key(s) {', '.join(extra)}"] if extra else []) + (
-            [f"missing key(s) {', '.join(missing)}"] if missing else []
-        )
-        raise ConfigError(
-            f"{name}: {'; '.join(parts)}; a {dist!r} distribution takes {', '.join(keys)}"
-        )
-    out: dict[str, Any] = {"dist": dist}
-    for key in keys:
-        value = spec[key]
-        if not _is_number(value) or not math.isfinite(float(value)):
-            raise ConfigError(f"{name}: {key} must be a finite number, got {value!r}")
-        out[key] = float(value) + 0.0
-    if dist == "uniform":
-        if not 0 <= out["low"] < out["high"]:
-            raise ConfigError(
-                f"{name}: a uniform cost needs 0 <= low < high, "
-                f"got low = {out['low']:g}, high = {out['high']:g}"
-            )
-    else:
-        for key in keys:
-            if out[key] <= 0:
-                raise ConfigError(
-                    f"{name}: {key} of a {dist!r} distribution must be > 0, got {out[key]:g}"
-                )
-    return out
-
-
-def _shares(name: str, spec: object, allowed: tuple[str, ...] | None = None) -> dict[str, float]:
-    """Check a dict of name -> share: shares >= 0 summing to 1."""
-    if not isinstance(spec, Mapping) or not spec:
-        raise ConfigError(f"{name}: must be a non-empty dict of name -> share, got {spec!r}")
-    out: dict[str, float] = {}
-    for key, value in spec.items():
-        if not isinstance(key, str):
-            raise ConfigError(f"{name}: names must be strings, got {key!r}")
-        if allowed is not None and key not in allowed:
-            raise ConfigError(f"{name}: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
-        if not _is_number(value) or not math.isfinite(float(value)) or float(value) < 0:
-            raise ConfigError(f"{name}: the share of {key!r} must be a number >= 0, got {value!r}")
-        out[key] = float(value) + 0.0
-    if allowed is not None:
-        out = {key: out.get(key, 0.0) for key in allowed}
-    total = math.fsum(out.values())
-    if abs(total - 1.0) > _SHARE_TOL:
-        raise ConfigError(f"{name}: shares must sum to 1 (within {_SHARE_TOL:g}), got {total!r}")
-    return out
-
-
-def _difficulty(x: object) -> tuple[float, ...]:
-    levels = [x] if _is_number(x) else x
-    if isinstance(levels, str | bytes | Mapping) or not isinstance(levels, Iterable):
-        raise ConfigError(f"difficulty: must be a list of numbers in [0, 0.5], got {x!r}")
-    out = tuple(_float("difficulty", d, lo=0.0, hi=0.5) for d in levels)
-    if not out:
-        raise ConfigError("difficulty: must hold at least one level in [0, 0.5], got none")
-    return out
-
-
-def _plain_mapping(name: str, x: object) -> dict:
-    if not isinstance(x, Mapping):
-        raise ConfigError(f"{name}: must be a dict, got {type(x).__name__}")
-    return _plain(name, x)
-
-
-def _plain(name: str, x: Any) -> Any:
-    """A deep copy of ``x`` as plain data, or ConfigError if it is not plain data."""
-    if x is None or isinstance(x, bool | str):
-        return x
-    if isinstance(x, np.bool_):
-        return bool(x)
-    if isinstance(x, numbers.Integral):
-        return int(x)
-    if isinstance(x, numbers.Real):
-        return float(x)
-    if isinstance(x, Mapping):
-        out = {}
-        for key, value in x.items():
-            if not isinstance(key, str):
-                raise ConfigError(f"{name}: keys must be strings, got {key!r}")
-            out[key] = _plain(name, value)
-        return out
-    if isinstance(x, list | tuple):
-        return [_plain(name, v) for v in x]
-    raise ConfigError(
-        f"{name}: values must be plain data (str, number, bool, None, list, dict) so the "
-        f"config can be saved; got {type(x).__name__}"
-    )
-
-
-def _copy_plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _copy_plain(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_copy_plain(v) for v in x]
-    return x
-
-
-def _canonical(x: Any) -> Any:
-    """Equal plain values map to one JSON form (numbers as floats, -0.0 as 0.0)."""
-    if isinstance(x, dict):
-        return {k: _canonical(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_canonical(v) for v in x]
-    if isinstance(x, bool | int | float):
-        return float(x) + 0.0
-    return x
-
-
-def _format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
-        return "yaml"
-    if suffix in (".toml", ".json"):
-        return suffix[1:]
-    raise ConfigError(
-        f"{path}: unknown config format {path.suffix!r}; use .yaml, .yml, .toml or .json"
-    )
-
-
-def _yaml():
-    try:
-        import yaml
-    except ImportError:  # pragma: no cover - PyYAML ships with transformers
-        raise ConfigError("YAML configs need PyYAML (pip install pyyaml)") from None
-    return yaml
-
-
-# ------------------------------------------------------------ a tiny TOML writer
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-_TOML_ESCAPES = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\b": "\\b",
-    "\t": "\\t",
-    "\n": "\\n",
-    "\f": "\\f",
-    "\r": "\\r",
-}
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else _toml_str(key)
-
-
-def _toml_str(s: str) -> str:
-    out = []
-    for ch in s:
-        if ch in _TOML_ESCAPES:
-            out.append(_TOML_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(x: Any, where: str) -> str:
-    if isinstance(x, bool):
-        return "true" if x else "false"
-    if isinstance(x, int):
-        return str(x)
-    if isinstance(x, float):
-        if math.isnan(x):
-            return "nan"
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return repr(x)
-    if isinstance(x, str):
-        return _toml_str(x)
-    if isinstance(x, list):
-        return "[" + ", ".join(_toml_value(v, where) for v in x) + "]"
-    if isinstance(x, dict):
-        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v, where)}" for k, v in x.items())
-        return "{ " + items + " }" if items else "{}"
-    if x is None:
-        raise ConfigError(f"{where}: TOML cannot store None (null); use YAML or JSON")
-    raise ConfigError(f"{where}: cannot write {type(x).__name__} to TOML")
-
-
-def _toml_dumps(data: dict[str, Any]) -> str:
-    """Top-level scalars and lists first, then one [table] per dict field.
-
-    None at the top level (``rounds``, ``n_tasks``) is written as "none".
-    """
-    lines: list[str] = []
-    tables: list[tuple[str, dict]] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        else:
-            shown = "none" if value is None else value
-            lines.append(f"{_toml_key(key)} = {_toml_value(shown, key)}")
-    for key, table in tables:
-        lines.append("")
-        lines.append(f"[{_toml_key(key)}]")
-        for sub, value in table.items():
-            lines.append(f"{_toml_key(sub)} = {_toml_value(value, key)}")
-    return "\n".join(lines) + "\n"

@@ -1,5 +1,11 @@
 """The market as a Mesa model: each ``step()`` is one round of buying labels.
 
+(Over 400 lines on purpose: :class:`MarketModel` is one Mesa model whose
+round, in ``_round``, reads and updates the model's state at every stage;
+split into modules, those stages would pass that state around or reach into
+the model's private attributes. :class:`AgentByAgentMarket`, the per-agent
+reference path, overrides two of its private methods and stays beside them.)
+
 A round: the buyer posts a batch of tasks; every active annotator chooses an
 ask (and a quality claim) and bids on up to ``capacity`` tasks, ``bidders_per_task``
 bidders per task; the mechanism allocates and prices the whole batch in one
