@@ -20,7 +20,7 @@ from .annotator import Annotator
 from .crowd import KINDS, crowd_of
 
 #: the default cost distribution of honest annotators ($ per label; the sources
-#: are in ``simulator.config``'s module docstring)
+#: are in ``simulator.market.config``'s module docstring)
 DEFAULT_COST = {"dist": "lognormal", "median": 0.25, "sigma": 0.5}
 #: the default label-accuracy distribution: Beta(7, 3), mean 0.7
 DEFAULT_QUALITY = {"dist": "beta", "a": 7.0, "b": 3.0}

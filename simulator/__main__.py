@@ -1,3 +1,6 @@
+"""``python -m simulator``: the ``vickreyfeedback`` command line
+(:mod:`simulator.app.cli`)."""
+
 from .app.cli import main
 
 raise SystemExit(main())

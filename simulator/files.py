@@ -5,6 +5,9 @@ A file is written to a temporary name in its folder, flushed to disk, and
 moved into place with ``os.replace`` (atomic on POSIX and Windows), so a crash
 or a kill never leaves a half-written file under the real name, and a reader
 sees the old file or the new one, never a mix.
+
+It sits at the top of :mod:`simulator`, shared by every sub-package, and
+imports nothing from the project (``tests/test_layering.py`` checks).
 """
 
 from __future__ import annotations

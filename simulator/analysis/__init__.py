@@ -1,9 +1,11 @@
 """Reading results: statistics over runs (:mod:`.statistics`), per-cell
-reports of a sweep store (:mod:`.report`), the standard figures (:mod:`.plots`)
-and the paper's claims tested as hypotheses (:mod:`.claims`).
+reports of a sweep store (:mod:`.report`), the standard figures (:mod:`.plots`,
+also importable as ``simulator.plots``) and the paper's claims tested as
+hypotheses (:mod:`.claims`).
 
 Layering: imports ``simulator.market``, the store reader
 ``simulator.experiments.store``, :mod:`simulator.files` and its own modules;
-never ``simulator.app`` (``tests/test_layering.py`` checks). Import the
-modules by their full path; the everyday names are exported by :mod:`simulator`.
+never ``simulator.app`` (``tests/test_layering.py`` checks). This
+``__init__`` imports nothing: import the modules by their full path, or the
+everyday names from :mod:`simulator`.
 """

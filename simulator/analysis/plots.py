@@ -155,7 +155,7 @@ def cost_vs_budget(
     """Aggregated accuracy and dollars per correct label against the total
     budget, one line per mechanism, 95% CI bands over seeds. ``runs``: one row
     per run with ``budget``, the hue columns and the run's summary metrics
-    (``simulator.compare.compare_runs`` or ``simulator.load_results``)."""
+    (``simulator.compare_runs`` or ``simulator.load_results``)."""
 
     metrics = ["aggregated_accuracy", "dollars_per_correct"]
     cells = cell_table(runs, [*hue, "budget"], metrics)
@@ -243,7 +243,7 @@ def quality_vs_dollars(
     path: PathLike = None,
 ):
     """Model quality against dollars spent, one line per mechanism with its 95%
-    band over seeds (``curve`` from :func:`simulator.efficiency.budget_curve`:
+    band over seeds (``curve`` from :func:`simulator.experiments.efficiency.budget_curve`:
     columns mechanism, spend, ``y``, ``y_lo``, ``y_hi``)."""
     fig = metric_vs(curve, "spend", [y], ["mechanism"])
     fig.axes[0].set_xlabel("dollars spent on labels ($)")

@@ -1,7 +1,9 @@
 """The user-facing front ends: the ``vickreyfeedback`` command line
-(:mod:`.cli`) and the interactive SolaraViz market (:mod:`.dashboard`).
+(:mod:`.cli`, its arguments in :mod:`.parser`) and the interactive SolaraViz
+market (:mod:`.dashboard`).
 
-Layering: may import every other part of ``simulator``; nothing in the
-project imports it but :mod:`simulator.__main__`. This ``__init__`` imports
-nothing, so that the command line never loads the dashboard's web stack.
+Layering: may import every sub-package of ``simulator``; nothing in the
+project imports it but :mod:`simulator.__main__` (``tests/test_layering.py``
+checks). This ``__init__`` imports nothing, so that the command line never
+loads the dashboard's web stack.
 """

@@ -1,9 +1,11 @@
-"""Many markets: sweep designs (:mod:`.design`), the run functions a sweep
-calls (:mod:`.runfns`), running one run into shards (:mod:`.runner`), the
-results store and reading it back (:mod:`.store`), executors (:mod:`.executors`)
-and :func:`~simulator.experiments.sweep.sweep` itself (:mod:`.sweep`); plus the
-fixed grids of markets behind ``vickreyfeedback compare`` (:mod:`.compare`) and
-``vickreyfeedback efficiency`` (:mod:`.efficiency`).
+"""Many markets: sweep designs (:mod:`.design`, made of the dotted config
+changes of :mod:`.changes`), the run functions a sweep calls
+(:mod:`.runfns`), running one run into its shards (:mod:`.runner`), the
+results store and reading it back (:mod:`.store`), executors
+(:mod:`.executors`) and :func:`~simulator.experiments.sweep.sweep` itself
+(:mod:`.sweep`); plus the fixed grids of markets behind ``vickreyfeedback
+compare`` (:mod:`.compare`) and ``vickreyfeedback efficiency``
+(:mod:`.efficiency`).
 
 Layering: imports ``simulator.market``, ``simulator.analysis.statistics``,
 :mod:`simulator.files` and its own modules; never the rest of
@@ -11,5 +13,7 @@ Layering: imports ``simulator.market``, ``simulator.analysis.statistics``,
 
 This ``__init__`` imports nothing: the module :mod:`.sweep` and the function
 ``sweep`` share a name, and re-exporting the function here would hide the
-module. Import from the modules, or the everyday names from :mod:`simulator`.
+module. Import from the modules, or the everyday names from :mod:`simulator`
+(:mod:`simulator.sweeps` keeps the names of the flat module this was). Names
+with a leading underscore are private to the sub-package.
 """

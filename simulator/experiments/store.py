@@ -6,7 +6,7 @@ One directory::
       sweep.json             designs run into the store, schema version
       manifest.jsonl         one JSON line per finished run (append-only)
       runs/<key>.parquet     one row: the run's config, seed, status, metrics
-      rounds/<key>.parquet   run_key + its per-round metrics (``simulator.model.METRICS``)
+      rounds/<key>.parquet   run_key + its per-round metrics (``simulator.market.model.METRICS``)
       labels/<key>.parquet   (only with ``tables=("rounds", "labels", ...)``)
       dataset/<key>.parquet  (idem)
 
@@ -33,7 +33,7 @@ Columns of ``runs/*.parquet`` (and of :func:`load_results`):
   ``mechanism_params.price``); ``difficulty`` as a JSON list; and
   ``config_json``, the whole config (``MarketConfig.from_dict(json.loads(..))``
   rebuilds it);
-* the run's headline metrics (``simulator.results.summarize``: spend,
+* the run's headline metrics (``simulator.market.results.summarize``: spend,
   labels_bought, aggregated_accuracy, dollars_per_correct, annotator_profit,
   efficiency, incentive_gap, ...); the summary's ``rounds`` is renamed
   ``rounds_run``; NaN for failed runs.

@@ -111,7 +111,7 @@ def incentive_gap(
     re-run once as it was and once per ask ``costs[t, i] * d`` for ``d`` in
     ``deviations`` (the rest of row t unchanged); all ``sample x (1 + D)`` rows
     go through one call of ``run_batch_fn``, which must break ties the same way
-    within a slot's group of rows (``simulator.model`` passes one tie-break
+    within a slot's group of rows (``simulator.market.model`` passes one tie-break
     draw per slot to the mechanism's ``allocate``), so the comparison holds
     everything but the ask fixed. A slot's utility is ``payment - cost`` if it
     wins, else 0. The gap is the maximum over sampled slots of (best deviation

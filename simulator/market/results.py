@@ -1,6 +1,6 @@
 """What one market run produced, and running it.
 
-:func:`run` builds a :class:`~simulator.model.MarketModel`, steps it until it
+:func:`run` builds a :class:`~simulator.market.model.MarketModel`, steps it until it
 stops (rounds done, budget spent or tasks exhausted) and returns a
 :class:`SimulationResult`: tidy pandas tables an analyst can use directly, a
 summary of headline figures, and ``save``/``load`` to Parquet + JSON + YAML.
@@ -38,7 +38,7 @@ class SimulationResult:
 
     Attributes:
         config: the run's configuration.
-        metrics: one row per round (see ``simulator.model.METRICS``).
+        metrics: one row per round (see ``simulator.market.model.METRICS``).
         labels: one row per bought label: round, task, annotator, ask,
             quality_claim, payment, label, true_label, gold.
         dataset: one row per posted task: aggregated label, confidence,
@@ -147,7 +147,7 @@ def run(
     Args:
         config: the run's parameters (default ``MarketConfig()``).
         tasks: an optional task source (default: the one the config's
-            ``task_source`` names, see :func:`simulator.model.default_task_source`).
+            ``task_source`` names, see :func:`simulator.market.model.default_task_source`).
         progress: show a progress bar over rounds (tqdm).
     """
     config = config or MarketConfig()

@@ -1,4 +1,4 @@
-"""The interactive market (simulator.dashboard): its model and tables, and the
+"""The interactive market (simulator.app.dashboard): its model and tables, and the
 app itself driven in a real headless browser (Playwright + Debian's chromium)."""
 
 from __future__ import annotations

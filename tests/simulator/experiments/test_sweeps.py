@@ -265,8 +265,9 @@ def test_a_run_that_raises_is_recorded_and_the_others_complete(tmp_path):
     assert bad.traceback.str.contains("failing_run").all()
     assert bad.spend.isna().all() and good.spend.notna().all()
     # failures are data: a plain rerun keeps them, --retry-failed runs them again
-    assert sweep(d, store=tmp_path, executor="sequential",
-                 run_fn="tests.simulator.experiments.sweep_support:failing_run").ran == 0  # fmt: skip
+    again = sweep(d, store=tmp_path, executor="sequential",
+                  run_fn="tests.simulator.experiments.sweep_support:failing_run")  # fmt: skip
+    assert again.ran == 0
     retry = sweep(d, store=tmp_path, executor="sequential", retry_failed=True,
                   run_fn="tests.simulator.experiments.sweep_support:failing_run")  # fmt: skip
     assert (retry.ran, retry.failed) == (6, 6)
