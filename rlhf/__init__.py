@@ -37,6 +37,7 @@ _EXPORTS = {
     "dollar_efficiency": "efficiency",
     "training_pairs": "efficiency",
     "budget_curve": "efficiency",
+    "TrainSettings": "settings",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -30,6 +30,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from .settings import TrainSettings
+
 TRAINERS = ("proxy", "dpo", "qa-dpo")
 
 
@@ -83,13 +85,9 @@ def quality(
     pairs: pd.DataFrame,
     heldout: pd.DataFrame,
     *,
-    model_name: str = "smollm2-135m",
     seed: int = 0,
-    epochs: int = 2,
-    beta: float = 0.1,
-    lr: float = 5e-6,
-    batch_size: int = 8,
-    max_length: int = 128,
+    settings: TrainSettings | None = None,
+    **overrides,
 ) -> dict[str, float]:
     """Quality before and after learning from ``pairs`` (see the module docstring).
 
@@ -97,9 +95,13 @@ def quality(
         trainer: "proxy", "dpo" or "qa-dpo".
         pairs: from :func:`training_pairs`.
         heldout: held-out gold task-world pairs (prompt, response_a, response_b, label).
+        seed: the training seed.
+        settings: how dpo / qa-dpo fine-tune (:class:`rlhf.settings.TrainSettings`);
+            ``overrides`` replace single fields (``epochs=3``, ``lr=1e-5``, ...).
     """
     if trainer not in TRAINERS:
         raise ValueError(f"trainer must be one of {TRAINERS}, got {trainer!r}")
+    settings = (settings or TrainSettings()).replace(**overrides)
     if trainer == "proxy":
         from .proxy import proxy_score
 
@@ -112,26 +114,16 @@ def quality(
     from .evaluation import heldout_pairs_as_preferences
     from .models import load_policy
 
-    model, tok = fine_tune(
-        trainer,
-        pairs,
-        model_name=model_name,
-        seed=seed,
-        epochs=epochs,
-        beta=beta,
-        lr=lr,
-        batch_size=batch_size,
-        max_length=max_length,
-    )
-    ref, _ = load_policy(model_name)
+    model, tok = fine_tune(trainer, pairs, seed=seed, settings=settings)
+    ref, _ = load_policy(settings.model_name)
     after = implicit_reward_accuracy(
         model,
         ref,
         tok,
         heldout_pairs_as_preferences(heldout),
-        beta=beta,
-        batch_size=2 * batch_size,
-        max_length=max_length,
+        beta=settings.beta,
+        batch_size=2 * settings.batch_size,
+        max_length=settings.max_length,
     )
     # before: the untuned policy equals its reference, so every pair ties (0.5)
     return {"before": 0.5, "after": after, "n_pairs": len(pairs)}
@@ -141,36 +133,34 @@ def fine_tune(
     trainer: str,
     pairs: pd.DataFrame,
     *,
-    model_name: str = "smollm2-135m",
     seed: int = 0,
-    epochs: int = 2,
-    beta: float = 0.1,
-    lr: float = 5e-6,
-    batch_size: int = 8,
-    max_length: int = 128,
+    settings: TrainSettings | None = None,
+    **overrides,
 ):
-    """A fresh ``model_name`` policy fine-tuned on ``pairs`` (from
-    :func:`training_pairs`) with ``"dpo"`` or ``"qa-dpo"`` (weights from the
-    pairs' bids); returns ``(model, tokenizer)``."""
+    """A fresh policy fine-tuned on ``pairs`` (from :func:`training_pairs`)
+    with ``"dpo"`` or ``"qa-dpo"`` (weights from the pairs' bids), as
+    ``settings`` says (``overrides`` replace single fields); returns
+    ``(model, tokenizer)``."""
     from .dpo import qa_dpo_weights, train_dpo
     from .models import load_policy
 
     if trainer not in ("dpo", "qa-dpo"):
         raise ValueError(f"fine_tune trains 'dpo' or 'qa-dpo', got {trainer!r}")
+    settings = (settings or TrainSettings()).replace(**overrides)
     weights = None
     if trainer == "qa-dpo":
         weights = qa_dpo_weights(pairs.b_chosen.to_numpy(), pairs.b_rejected.to_numpy())
-    model, tok = load_policy(model_name)
+    model, tok = load_policy(settings.model_name)
     train_dpo(
         model,
         tok,
         pairs[["prompt", "chosen", "rejected"]],
-        beta=beta,
+        beta=settings.beta,
         weights=weights,
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        max_length=max_length,
+        epochs=settings.epochs,
+        lr=settings.lr,
+        batch_size=settings.batch_size,
+        max_length=settings.max_length,
         seed=seed,
         progress=False,
         evaluate=False,

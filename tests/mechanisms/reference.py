@@ -11,11 +11,47 @@ import math
 
 import numpy as np
 
-from mechanisms._select import share
+_EPS = np.finfo(float).eps
+
+
+def share(budget: float, j: int) -> float:
+    """The documented budget share: ``budget / j`` less 2(j + 1) ulps, so that
+    j such payments never add up to more than the budget (inf for j = 0).
+    Written here from the rule, not imported from the code under test."""
+    if j <= 0:
+        return math.inf
+    return float(budget) / j * (1.0 - 2.0 * (j + 1.0) * _EPS)
+
+
+def myerson_reserve(dist, value: float) -> float:
+    """Myerson's optimal reserve phi^-1(value), phi(c) = c + F(c) / f(c), by
+    plain bisection on the support (an independent solver: the code uses
+    Brent's method); for U[0, h] it is min(value / 2, h)."""
+    lo, hi = (float(x) for x in dist.support())
+    lo = max(lo, 0.0)
+    if not math.isfinite(hi):
+        hi = float(dist.ppf(1.0 - 1e-12))
+
+    def phi(c: float) -> float:
+        return c + float(dist.cdf(c)) / float(dist.pdf(c))
+
+    a = lo if math.isfinite(phi(lo)) else float(dist.ppf(1e-12))
+    b = float(np.nextafter(hi, lo))
+    if value <= phi(a):
+        return a
+    if value >= phi(b):
+        return hi
+    for _ in range(200):
+        mid = 0.5 * (a + b)
+        if phi(mid) < value:
+            a = mid
+        else:
+            b = mid
+    return 0.5 * (a + b)
 
 
 def _cap(reserve: float, budget: float, k: int) -> float:
-    return min(reserve, float(share(np.float64(budget), k)))
+    return min(reserve, share(budget, k))
 
 
 def _ordered(ids, key, u):
@@ -31,7 +67,7 @@ def reference(mech, asks, k, quality, reserve, budget, u):
     if name in ("vickrey", "first-price", "myerson"):
         cap = _cap(reserve, budget, k)
         if name == "myerson":
-            cap = min(cap, mech.reserve_star)
+            cap = min(cap, myerson_reserve(mech.distribution, mech.value))
         order = _ordered([i for i in present if asks[i] <= cap], asks, u)
         winners = order[:k]
         nxt = asks[order[k]] if len(order) > k else math.inf
@@ -87,11 +123,11 @@ def reference(mech, asks, k, quality, reserve, budget, u):
         order = _ordered([i for i in present if asks[i] <= reserve], asks, u)
         j_star = 0
         for j in range(1, min(k, len(order)) + 1):
-            if asks[order[j - 1]] <= float(share(np.float64(budget), j)):
+            if asks[order[j - 1]] <= share(budget, j):
                 j_star = j
         winners = order[:j_star]
         nxt = asks[order[j_star]] if len(order) > j_star else math.inf
-        price = min(float(share(np.float64(budget), j_star)), nxt, reserve)
+        price = min(share(budget, j_star), nxt, reserve)
         for i in winners:
             if math.isinf(price):
                 raise ValueError("needs a reserve or budget")

@@ -243,11 +243,27 @@ def test_sequence_logps_masks_the_prompt(tiny):
 
 
 def test_sequence_logps_truncates_to_max_length(tiny):
+    """A sequence over ``max_length`` loses prompt tokens from the start: the
+    result equals a forward pass by hand over its last ``max_length`` tokens."""
     model, tok = tiny
     long_prompt = "word " * 100
-    full = sequence_logps(model, tok, ["Hi"], ["fine thanks"], chat_template=False)
-    cut = sequence_logps(model, tok, [long_prompt], ["fine thanks"], max_length=24)
-    assert torch.isfinite(cut).all() and torch.isfinite(full).all()
+    completion = "fine thanks"
+    cut = sequence_logps(
+        model, tok, [long_prompt], [completion], max_length=24, chat_template=False
+    )
+    p = tok(long_prompt)["input_ids"]
+    c = [*tok(completion, add_special_tokens=False)["input_ids"], tok.eos_token_id]
+    ids = torch.tensor([(p + c)[-24:]])
+    kept_prompt = 24 - len(c)
+    with torch.no_grad():
+        logp = model(input_ids=ids).logits[0].double().log_softmax(-1)
+    want = sum(logp[t - 1, ids[0, t]].item() for t in range(kept_prompt, 24))
+    np.testing.assert_allclose(cut.numpy(), [want], rtol=1e-5, atol=1e-4)
+    # and differs from scoring the untruncated sequence (the cut changes the context)
+    full = sequence_logps(
+        model, tok, [long_prompt], [completion], max_length=4096, chat_template=False
+    )
+    assert abs(full.item() - cut.item()) > 1e-4
     with pytest.raises(ValueError):
         sequence_logps(model, tok, ["a", "b"], ["c"])
 

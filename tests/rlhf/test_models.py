@@ -159,11 +159,10 @@ def test_pad_token_defaults_to_eos(tokenizer):
 # --------------------------------------------------------------------------- tiny policy
 
 
-def test_tiny_policy_shape(tokenizer):
-    t0 = time.perf_counter()
+def test_tiny_policy_shape(tokenizer, monkeypatch):
+    # built from its config: the SmolLM2 weights are never read
+    monkeypatch.setattr(models, "_load_gguf_model", _fail)
     model, tok = load_policy("tiny")
-    seconds = time.perf_counter() - t0
-    assert seconds < 30
     cfg = model.config
     assert isinstance(model, transformers.LlamaForCausalLM)
     assert cfg.vocab_size == len(tok) == len(tokenizer)
@@ -328,7 +327,7 @@ def test_smollm2_cached_copy_matches_the_gguf_model(smollm2, model_cache, monkey
     cached, tok = load_policy(SMOL)
     seconds = time.perf_counter() - t0
     print(f"\nSmolLM2 load from the cached safetensors copy: {seconds:.2f} s")
-    assert seconds < 10
+    # the GGUF loaders above fail if called: the model came from the cached copy
 
     assert models._is_complete(model_cache / SMOL) and _leftovers(model_cache) == []
     assert not getattr(cached, "is_quantized", False)
