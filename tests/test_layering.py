@@ -100,11 +100,6 @@ SIMULATOR_TOP = {
     "simulator.files": (),
     "simulator.sweeps": ("simulator.experiments",),
     "simulator.claims": ("simulator.analysis",),
-    # temporary, until the notebooks import these names from simulator
-    "simulator.report": ("simulator.analysis",),
-    "simulator.metrics": ("simulator.analysis",),
-    "simulator.compare": ("simulator.experiments",),
-    "simulator.efficiency": ("simulator.experiments",),
 }
 """The modules at the top of simulator (the package, the shared atomic writer
 and the compatibility names) -> what they may import. Nothing else lives there:
