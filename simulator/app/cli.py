@@ -14,12 +14,15 @@ What each command accepts is in :mod:`simulator.app.parser`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
 
 import pandas as pd
+
+from rlhf.settings import TrainSettings
 
 from ..experiments.compare import mechanism_table
 from .parser import _parser, config_from_args
@@ -92,6 +95,9 @@ def _cmd_efficiency(args) -> int:
     config = config_from_args(args)
     names = [m.strip() for m in args.mechanisms.split(",") if m.strip()]
     budgets = [float(b) for b in args.budgets.split(",")]
+    train = TrainSettings().replace(
+        **{n: getattr(args, n) for n in TrainSettings.names() if getattr(args, n) is not None}
+    )
     cells = efficiency_runs(
         config,
         mechanism_names=names,
@@ -99,9 +105,7 @@ def _cmd_efficiency(args) -> int:
         seeds=args.seeds,
         trainer=args.trainer,
         progress=not args.quiet,
-        epochs=args.epochs,
-        lr=args.lr,
-        beta=args.beta,
+        settings=train,
     )
     curve = budget_curve(cells)
     per_dollar = budget_curve(cells, y="per_dollar")
@@ -148,9 +152,7 @@ def _cmd_efficiency(args) -> int:
         "mechanisms": names,
         "budgets": budgets,
         "seeds": args.seeds,
-        "epochs": args.epochs,
-        "lr": args.lr,
-        "beta": args.beta,
+        **dataclasses.asdict(train),
     }
     atomic_write(
         args.out / "settings.json",

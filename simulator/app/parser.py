@@ -12,8 +12,13 @@ from pathlib import Path
 
 import yaml
 
+from rlhf.settings import TrainSettings
+
 from ..experiments.efficiency import DEFAULT_BUDGETS, DEFAULT_MECHANISMS, DEFAULT_SEEDS, TRAINERS
 from ..market.config import MarketConfig
+
+#: annotation strings (``from __future__ import annotations``) to argparse types
+_FIELD_TYPES = {"int": int, "float": float, "str": str}
 
 
 def _parse_value(text: str):
@@ -138,11 +143,13 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("results/efficiency"),
         help="output directory (default: results/efficiency)",
     )
-    eff.add_argument("--epochs", type=int, default=2, help="dpo/qa-dpo: epochs (default: 2)")
-    eff.add_argument(
-        "--lr", type=float, default=5e-6, help="dpo/qa-dpo: learning rate (default: 5e-6)"
-    )
-    eff.add_argument("--beta", type=float, default=0.1, help="dpo/qa-dpo: DPO beta (default: 0.1)")
+    for f in fields(TrainSettings):  # the training settings, from their own metadata
+        eff.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=f.type if isinstance(f.type, type) else _FIELD_TYPES[f.type],
+            default=None,
+            help=f"dpo/qa-dpo: {TrainSettings.help(f.name)}",
+        )
     eff.add_argument("--quiet", action="store_true", help="no progress bar")
 
     mech = sub.add_parser(
