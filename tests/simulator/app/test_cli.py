@@ -6,10 +6,13 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import mechanisms
+from rlhf.settings import TrainSettings
 from simulator import mechanism_table
 from simulator.app.cli import main
 
@@ -129,10 +132,24 @@ def test_compare_command(tmp_path, capsys):
     assert "vickrey" in text and "[" in text  # means with confidence intervals
     runs = pd.read_parquet(tmp_path / "runs.parquet")
     assert len(runs) == 2 * 2 * 2
-    table = pd.read_csv(tmp_path / "table.csv")
-    assert {"aggregated_accuracy_lo", "dollars_per_correct_hi"} <= set(table.columns)
-    assert (tmp_path / "accuracy_cost_vs_budget.png").exists()
-    assert (tmp_path / "accuracy_cost_vs_budget.svg").exists()
+    # a stored run is the market the library runs for that cell (no drift in the CLI path)
+    from simulator import MarketConfig, run
+
+    row = runs[(runs.mechanism == "first-price") & (runs.budget == 80) & (runs.seed == 1)]
+    cfg = MarketConfig(mechanism="first-price", budget=80.0, rounds=3, seed=1)
+    want = run(cfg).summary
+    assert len(row) == 1
+    for key in ("labels_bought", "spend", "aggregated_accuracy", "dollars_per_correct"):
+        assert row[key].iloc[0] == pytest.approx(want[key]), key
+    # the table is the mean and 95% t-interval over seeds, at the last budget
+    table = pd.read_csv(tmp_path / "table.csv").set_index("mechanism")
+    cell = runs[(runs.mechanism == "vickrey") & (runs.budget == 80)].spend.to_numpy()
+    half = stats.t.ppf(0.975, cell.size - 1) * cell.std(ddof=1) / np.sqrt(cell.size)
+    assert table.loc["vickrey", "spend"] == pytest.approx(cell.mean())
+    assert table.loc["vickrey", "spend_hi"] == pytest.approx(cell.mean() + half)
+    for ext, magic in (("png", b"\x89PNG"), ("svg", b"<?xml")):
+        data = (tmp_path / f"accuracy_cost_vs_budget.{ext}").read_bytes()
+        assert data.startswith(magic) and len(data) > 5_000
 
 
 @pytest.mark.parametrize("command", ["simulate", "compare"])
@@ -172,7 +189,9 @@ def test_efficiency_command(tmp_path, capsys):
     assert "gain per $" in capsys.readouterr().out
     cells = pd.read_csv(tmp_path / "cells.csv")
     assert len(cells) == 2 and (cells.trainer == "proxy").all()
-    assert json.loads((tmp_path / "settings.json").read_text())["trainer"] == "proxy"
+    settings = json.loads((tmp_path / "settings.json").read_text())
+    assert settings["trainer"] == "proxy" and settings["epochs"] == 2  # TrainSettings, whole
+    assert set(TrainSettings.names()) <= set(settings)
     for name in (
         "cells.parquet",
         "curve.csv",
@@ -195,3 +214,10 @@ def test_every_config_field_carries_its_help_text():
         assert len(f.metadata.get("help", "")) > 5, f.name
     agg = next(f for f in fields(MarketConfig) if f.name == "aggregation")
     assert all(name in agg.metadata["help"] for name in AGGREGATIONS)
+
+
+def test_efficiency_training_options_are_checked(capsys):
+    """A bad training setting stops the command with one line naming it."""
+    code = main(["efficiency", "--epochs", "0", "--quiet", "--out", "/nonexistent/x"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "TrainSettings.epochs" in err
