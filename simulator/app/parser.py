@@ -63,6 +63,32 @@ def config_from_args(args: argparse.Namespace) -> MarketConfig:
     return base.replace(**changes) if changes else base
 
 
+def _add_grid_options(
+    p: argparse.ArgumentParser,
+    *,
+    mechanisms: tuple[str, str],
+    budgets: tuple[str | None, str],
+    seeds: int,
+    out: str,
+) -> None:
+    """The options of a grid of markets (compare, efficiency): which mechanisms,
+    budgets and seeds, where to write, and no progress bar. ``mechanisms`` and
+    ``budgets`` are (default, how the help describes it)."""
+    p.add_argument(
+        "--mechanisms",
+        default=mechanisms[0],
+        help=f"comma-separated mechanism names (default: {mechanisms[1]})",
+    )
+    p.add_argument(
+        "--budgets",
+        default=budgets[0],
+        help=f"comma-separated budgets in $ (default: {budgets[1]})",
+    )
+    p.add_argument("--seeds", type=int, default=seeds, help=f"seeds per cell (default: {seeds})")
+    p.add_argument("--out", type=Path, default=Path(out), help=f"output directory (default: {out})")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vickreyfeedback",
@@ -89,25 +115,13 @@ def _parser() -> argparse.ArgumentParser:
         "with 95%% confidence intervals and save the table and a figure.",
     )
     _add_config_options(cmp_)
-    cmp_.add_argument(
-        "--mechanisms",
-        default="all",
-        help="comma-separated mechanism names (default: all registered)",
+    _add_grid_options(
+        cmp_,
+        mechanisms=("all", "all registered"),
+        budgets=(None, "the config's budget times 0.25, 0.5, 1"),
+        seeds=5,
+        out="results/compare",
     )
-    cmp_.add_argument("--seeds", type=int, default=5, help="seeds per cell (default: 5)")
-    cmp_.add_argument(
-        "--budgets",
-        default=None,
-        help="comma-separated budgets in $ for the figure (default: the config's "
-        "budget times 0.25, 0.5, 1)",
-    )
-    cmp_.add_argument(
-        "--out",
-        type=Path,
-        default=Path("results/compare"),
-        help="output directory (default: results/compare)",
-    )
-    cmp_.add_argument("--quiet", action="store_true", help="no progress bar")
 
     eff = sub.add_parser(
         "efficiency",
@@ -118,30 +132,19 @@ def _parser() -> argparse.ArgumentParser:
         "pairs; write a tidy table (Parquet + CSV) and a quality-vs-dollars figure.",
     )
     _add_config_options(eff)
-    eff.add_argument(
-        "--mechanisms",
-        default=",".join(DEFAULT_MECHANISMS),
-        help="comma-separated mechanism names (default: %(default)s)",
-    )
-    eff.add_argument(
-        "--budgets",
-        default=",".join(f"{b:g}" for b in DEFAULT_BUDGETS),
-        help="comma-separated budgets in $ (default: %(default)s)",
-    )
-    eff.add_argument(
-        "--seeds", type=int, default=DEFAULT_SEEDS, help="seeds per cell (default: %(default)s)"
+    mechs, budgets = ",".join(DEFAULT_MECHANISMS), ",".join(f"{b:g}" for b in DEFAULT_BUDGETS)
+    _add_grid_options(
+        eff,
+        mechanisms=(mechs, mechs),
+        budgets=(budgets, budgets),
+        seeds=DEFAULT_SEEDS,
+        out="results/efficiency",
     )
     eff.add_argument(
         "--trainer",
         choices=TRAINERS,
         default="proxy",
         help="how bought labels become model quality (default: proxy)",
-    )
-    eff.add_argument(
-        "--out",
-        type=Path,
-        default=Path("results/efficiency"),
-        help="output directory (default: results/efficiency)",
     )
     for f in fields(TrainSettings):  # the training settings, from their own metadata
         eff.add_argument(
@@ -150,7 +153,6 @@ def _parser() -> argparse.ArgumentParser:
             default=None,
             help=f"dpo/qa-dpo: {TrainSettings.help(f.name)}",
         )
-    eff.add_argument("--quiet", action="store_true", help="no progress bar")
 
     mech = sub.add_parser(
         "mechanisms",
