@@ -113,8 +113,11 @@ class Crowd:
                 sel = pool == p
                 row[sel] = self.pools[int(p)].add(int(sel.sum()))
         kind = np.asarray(kind)
-        if kind.dtype.kind in "OUS":
-            kind = np.array([KINDS.index(k) for k in kind], dtype=np.int8)
+        if kind.dtype.kind in "OUS":  # names -> codes, one comparison per kind
+            match = kind.astype(str)[:, None] == np.array(KINDS)[None, :]
+            if not match.any(axis=1).all():
+                raise ValueError(f"kind must be one of {KINDS}")
+            kind = match.argmax(axis=1).astype(np.int8)
         values = {
             "cost": cost, "quality": quality, "capacity": capacity, "kind": kind,
             "active": True, "ask": cost, "claim": quality, "profit": 0.0, "revenue": 0.0,
