@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from scipy.special import expit
 from tqdm.auto import tqdm
 
 __all__ = [
@@ -160,10 +161,7 @@ def qa_dpo_weights(b_chosen, b_rejected) -> np.ndarray:
     d = bc - br
     if np.isnan(d).any():
         raise ValueError("bids must not be NaN")
-    # numerically stable logistic: exp of a non-positive number only
-    e = np.exp(-np.abs(d))
-    sig = np.where(d >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    return 0.5 + sig
+    return 0.5 + expit(d)  # scipy's logistic: stable for any finite or infinite gap
 
 
 def _check_weights(weights, n: int) -> np.ndarray:

@@ -12,15 +12,28 @@
   the policy itself; the estimate is approximate in two ways: replies are
   scored after decoding and re-tokenizing, and an end-of-sequence token is
   scored even for replies cut at ``max_new_tokens``.
+
+:func:`distinct_2` measures the diversity of a set of replies.
 """
 
 from __future__ import annotations
+
+import math
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 
 from .dpo import implicit_reward_accuracy, sequence_logps
 from .taskworld import generate_candidates
+
+
+def distinct_2(texts: list[str]) -> float:
+    """Distinct bigrams / all bigrams over a set of texts (distinct-2, Li et al.
+    2016: "A Diversity-Promoting Objective Function for Neural Conversation
+    Models"); NaN when the texts hold no bigram."""
+    grams = [g for t in texts for g in pairwise(t.lower().split())]
+    return len(set(grams)) / len(grams) if grams else math.nan
 
 
 def heldout_pairs_as_preferences(pairs: pd.DataFrame) -> pd.DataFrame:

@@ -3,9 +3,10 @@ package; agents imports mechanisms (the equilibrium solver plays a rule
 through ``run_batch``) but never simulator or rlhf; rlhf never imports
 simulator, agents or mechanisms; inside simulator, market imports no other
 sub-package, experiments imports market and analysis.statistics, analysis
-imports market and the store reader experiments.store, app imports any of
-them; and no module imports another in a cycle. Imports inside functions
-count everywhere."""
+imports market and experiments (the paper's claims run their grids with the
+sweep runner; reports read the store), app imports any of them; and no
+module imports another in a cycle. Imports inside functions count
+everywhere."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ SIMULATOR_LAYERS = {
         "simulator.files",
     ),
     "simulator.analysis": (
-        "simulator.market", "simulator.analysis", "simulator.experiments.store", "simulator.files",
+        "simulator.market", "simulator.analysis", "simulator.experiments", "simulator.files",
     ),
     "simulator.app": (
         "simulator.market", "simulator.experiments", "simulator.analysis", "simulator.app",

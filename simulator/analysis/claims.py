@@ -3,7 +3,8 @@
 Each claim is a paired comparison over seeds (common random numbers: the same
 annotators and tasks for both arms of a seed); the verdict is "holds" when the
 95% t-interval of the mean paired difference lies above 0, "does not hold"
-when it lies below 0, and "inconclusive" otherwise.
+when it lies below 0, and "inconclusive" otherwise
+(:func:`simulator.analysis.statistics.paired_verdict`).
 
 1. VickreyFeedback buys more model quality per dollar than buying every
    offered label at a fixed price.
@@ -11,30 +12,36 @@ when it lies below 0, and "inconclusive" otherwise.
 3. Selecting only top bids reduces the diversity of the chosen responses, and
    QA-DPO offsets part of that loss.
 
-Run: ``python -m simulator.claims [--claim 1|2|3] [--seeds N]``.
+Each claim is a preset over the sweep runner: a design (:func:`claim_design`,
+one config per seed and arm, seeds ``0..seeds-1``) and a run function, run by
+:func:`~simulator.experiments.sweep.run_grid`, so that a claim gets the store
+(``store=``: a rerun into it resumes, which matters for claim 2's fine-tunes),
+executors and progress of every sweep.
+
+Run: ``python -m simulator.claims [--claim 1|2|3] [--seeds N] [--store DIR]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-from itertools import pairwise
+from typing import Any
 
 import pandas as pd
 
+from ..experiments.design import Design
+from ..experiments.sweep import run_grid
 from ..market.config import MarketConfig
-from ..market.results import run
 from .statistics import paired_verdict
 
+ARMS = ("vickrey-feedback", "buy-everything")
+"""Claims 1 and 3: the paper's auction against buying every offered label."""
+TRAINED_ARMS = ("dpo", "qa-dpo")
+"""Claim 2: the two trainers on the same bought pairs."""
 
-def distinct_2(texts: list[str]) -> float:
-    """Distinct bigrams / all bigrams over a set of texts (Li et al. 2016)."""
-    grams = [g for t in texts for g in pairwise(t.lower().split())]
-    return len(set(grams)) / len(grams) if grams else math.nan
 
-
-def _buy_everything(cfg: MarketConfig) -> MarketConfig:
-    """Fixed price at the 90th cost percentile, every offered label bought."""
+def buy_everything(cfg: MarketConfig) -> MarketConfig:
+    """Fixed price at the 90th cost percentile (at most the reserve), every
+    offered label bought (k = bidders per task): the paper's baseline."""
     from agents.population import cost_distribution
 
     price = float(min(cfg.reserve, cost_distribution(cfg.cost).ppf(0.9)))
@@ -43,80 +50,61 @@ def _buy_everything(cfg: MarketConfig) -> MarketConfig:
     )
 
 
-def claim1(seeds: int = 5, budget: float = 100.0) -> pd.DataFrame:
-    """Proxy quality per dollar: vickrey-feedback (k = 2) vs buying everything."""
-    from rlhf.efficiency import dollar_efficiency
-    from rlhf.taskworld import shipped_pairs
-
-    held = shipped_pairs("heldout")
-    rows = []
+def claim_design(
+    name: str, seeds: int, budget: float, market: MarketConfig | None = None
+) -> Design:
+    """Both arms of claims 1 and 3 for seeds ``0..seeds-1`` (k = 2 for the
+    auction) on ``market`` (default: ``MarketConfig()``)."""
+    configs = []
     for seed in range(seeds):
-        base = MarketConfig(budget=budget, seed=seed, k=2)
-        for arm, cfg in (
-            ("vickrey-feedback", base.replace(mechanism="vickrey-feedback")),
-            ("buy-everything", _buy_everything(base)),
-        ):
-            res = run(cfg)
-            eff = dollar_efficiency(res, heldout=held, trainer="proxy")
-            rows.append({"seed": seed, "arm": arm, **eff})
-    return pd.DataFrame(rows)
+        base = (market or MarketConfig()).replace(budget=budget, seed=seed, k=2)
+        configs += [base.replace(mechanism="vickrey-feedback"), buy_everything(base)]
+    return Design.configs(configs, name=name)
 
 
-def claim2(
-    seeds: int = 3, budget: float = 20.0, epochs: int = 3, heldout: int = 200, generate: int = 40
+def _arm(runs: pd.DataFrame) -> pd.Series:
+    return runs.mechanism.map({"vickrey-feedback": ARMS[0], "fixed-price": ARMS[1]})
+
+
+def claim1(
+    seeds: int = 5, budget: float = 100.0, market: MarketConfig | None = None, **grid: Any
 ) -> pd.DataFrame:
-    """DPO vs QA-DPO on the small dataset vickrey-feedback buys with ``budget``:
-    held-out implicit-reward accuracy, gold reward and distinct-2 of replies."""
-    from rlhf.dpo import implicit_reward_accuracy
-    from rlhf.efficiency import fine_tune, training_pairs
-    from rlhf.evaluation import heldout_pairs_as_preferences
-    from rlhf.models import load_policy
-    from rlhf.prompts import load_prompts
-    from rlhf.taskworld import generate_candidates, shipped_pairs
-
-    held = heldout_pairs_as_preferences(shipped_pairs("heldout").iloc[:heldout])
-    prompts = load_prompts("heldout")[:generate]
-    ref, tok = load_policy()
-    rows = []
-    for seed in range(seeds):
-        res = run(MarketConfig(mechanism="vickrey-feedback", k=2, budget=budget, seed=seed))
-        pairs = training_pairs(res.dataset)
-        for arm in ("dpo", "qa-dpo"):
-            model, _ = fine_tune(arm, pairs, seed=seed, epochs=epochs)
-            acc = implicit_reward_accuracy(model, ref, tok, held, batch_size=16, max_length=128)
-            replies = generate_candidates(
-                model, tok, prompts, n=1, max_new_tokens=32, seed=seed, progress=False
-            )
-            rows.append(
-                {
-                    "seed": seed,
-                    "arm": arm,
-                    "n_pairs": len(pairs),
-                    "label_accuracy": float(pairs.correct.mean()),
-                    "heldout_accuracy": acc,
-                    "gold_reward": float(replies.reward.mean()),
-                    "distinct_2": distinct_2(replies.response.tolist()),
-                }
-            )
-    return pd.DataFrame(rows)
+    """Proxy quality per dollar: vickrey-feedback (k = 2) vs buying everything,
+    on ``market`` (default: ``MarketConfig()``). ``grid``: ``store``,
+    ``executor``, ``workers``, ``progress`` of
+    :func:`~simulator.experiments.sweep.run_grid` (as for every claim)."""
+    runs = run_grid(
+        claim_design("claim1", seeds, budget, market),
+        run_fn="simulator.sweeps:market_with_efficiency",
+        run_params={"trainer": "proxy"},
+        **grid,
+    )
+    return runs.assign(arm=_arm(runs))
 
 
-def claim3(seeds: int = 5, budget: float = 100.0) -> pd.DataFrame:
+def claim3(
+    seeds: int = 5, budget: float = 100.0, market: MarketConfig | None = None, **grid: Any
+) -> pd.DataFrame:
     """Distinct-2 of the chosen responses, on the tasks both arms bought (equal
     samples: distinct-n falls with sample size), and on all each arm bought."""
     from rlhf.efficiency import training_pairs
+    from rlhf.evaluation import distinct_2
 
+    out = run_grid(
+        claim_design("claim3", seeds, budget, market),
+        tables=("rounds", "dataset"),
+        read=("runs", "dataset"),
+        **grid,
+    )
+    runs, dataset = out["runs"], out["dataset"]
+    arms = dict(zip(runs.run_key, _arm(runs), strict=True))
     rows = []
     for seed in range(seeds):
-        base = MarketConfig(budget=budget, seed=seed, k=2)
-        arms = {
-            "vickrey-feedback": base.replace(mechanism="vickrey-feedback"),
-            "buy-everything": _buy_everything(base),
-        }
+        keys = runs.run_key[runs.seed == seed]
         pairs = {
-            arm: training_pairs(run(cfg).dataset).set_index("task") for arm, cfg in arms.items()
+            arms[k]: training_pairs(dataset[dataset.run_key == k]).set_index("task") for k in keys
         }
-        common = pairs["vickrey-feedback"].index.intersection(pairs["buy-everything"].index)
+        common = pairs[ARMS[0]].index.intersection(pairs[ARMS[1]].index)
         for arm, p in pairs.items():
             rows.append(
                 {
@@ -131,31 +119,110 @@ def claim3(seeds: int = 5, budget: float = 100.0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def train_arm(
+    config: MarketConfig, *, arm: str, epochs: int = 3, heldout: int = 200, generate: int = 40
+) -> dict[str, float]:
+    """Claim 2's run function: the market of ``config``, then ``arm`` ("dpo" or
+    "qa-dpo") fine-tunes SmolLM2 on the pairs it bought; held-out
+    implicit-reward accuracy on ``heldout`` gold pairs, and the gold reward and
+    distinct-2 of one reply to each of ``generate`` held-out prompts."""
+    from rlhf.dpo import implicit_reward_accuracy
+    from rlhf.efficiency import fine_tune, training_pairs
+    from rlhf.evaluation import distinct_2, heldout_pairs_as_preferences
+    from rlhf.models import load_policy
+    from rlhf.prompts import load_prompts
+    from rlhf.taskworld import generate_candidates, shipped_pairs
+
+    from ..market.results import run
+
+    if arm not in TRAINED_ARMS:
+        raise ValueError(f"arm: must be one of {', '.join(TRAINED_ARMS)}, got {arm!r}")
+    held = heldout_pairs_as_preferences(shipped_pairs("heldout").iloc[:heldout])
+    prompts = load_prompts("heldout")[:generate]
+    pairs = training_pairs(run(config).dataset)
+    model, tok = fine_tune(arm, pairs, seed=config.seed, epochs=epochs)
+    ref, _ = load_policy()
+    acc = implicit_reward_accuracy(model, ref, tok, held, batch_size=16, max_length=128)
+    replies = generate_candidates(
+        model, tok, prompts, n=1, max_new_tokens=32, seed=config.seed, progress=False
+    )
+    return {
+        "arm": arm,
+        "n_pairs": len(pairs),
+        "label_accuracy": float(pairs.correct.mean()),
+        "heldout_accuracy": acc,
+        "gold_reward": float(replies.reward.mean()),
+        "distinct_2": distinct_2(replies.response.tolist()),
+    }
+
+
+def claim2(
+    seeds: int = 3,
+    budget: float = 20.0,
+    epochs: int = 3,
+    heldout: int = 200,
+    generate: int = 40,
+    market: MarketConfig | None = None,
+    **grid: Any,
+) -> pd.DataFrame:
+    """DPO vs QA-DPO on the small dataset vickrey-feedback buys with ``budget``:
+    held-out implicit-reward accuracy, gold reward and distinct-2 of replies
+    (:func:`train_arm` per seed and arm)."""
+    configs = [
+        (market or MarketConfig()).replace(
+            mechanism="vickrey-feedback", k=2, budget=budget, seed=seed
+        )
+        for seed in range(seeds)
+    ]
+    params = {"epochs": epochs, "heldout": heldout, "generate": generate}
+    parts = [
+        run_grid(
+            Design.configs(configs, name=f"claim2-{arm}"),
+            run_fn=f"{__name__}:train_arm",
+            run_params={"arm": arm, **params},
+            **grid,
+        )
+        for arm in TRAINED_ARMS
+    ]
+    return pd.concat(parts, ignore_index=True).sort_values(["seed", "arm"], ignore_index=True)
+
+
 def _paired(df: pd.DataFrame, col: str, a: str, b: str) -> dict:
     wide = df.pivot(index="seed", columns="arm", values=col)
     return paired_verdict((wide[a] - wide[b]).to_numpy())
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m simulator.claims", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m simulator.claims", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument("--claim", type=int, choices=(1, 2, 3), action="append")
-    ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per arm (default: the claim's)")
+    ap.add_argument(
+        "--store",
+        default=None,
+        help="a results store that keeps the runs (a rerun resumes); default: none",
+    )
+    ap.add_argument("--workers", type=int, default=None, help="worker processes")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")  # fmt: skip
     args = ap.parse_args(argv)
+    grid = {"store": args.store, "executor": None, "workers": args.workers,
+            "progress": not args.quiet}  # fmt: skip
+    if args.seeds is not None:
+        if args.seeds < 2:
+            ap.error(f"--seeds: a paired interval needs at least 2 seeds, got {args.seeds}")
+        grid["seeds"] = args.seeds
     for c in args.claim or (1, 3, 2):
         if c == 1:
-            df = claim1(**({"seeds": args.seeds} if args.seeds else {}))
+            df = claim1(**grid)
             print(df.groupby("arm")[["spend", "quality_after", "per_dollar", "n_pairs"]].mean())
             print(
                 "claim 1, per_dollar(vickrey-feedback - buy-everything):",
                 _paired(df, "per_dollar", "vickrey-feedback", "buy-everything"),
             )
         elif c == 2:
-            df = claim2(**({"seeds": args.seeds} if args.seeds else {}))
-            print(
-                df.groupby("arm")[
-                    ["n_pairs", "heldout_accuracy", "gold_reward", "distinct_2"]
-                ].mean()
-            )
+            df = claim2(**grid)
+            cols = ["n_pairs", "heldout_accuracy", "gold_reward", "distinct_2"]
+            print(df.groupby("arm")[cols].mean())
             print(
                 "claim 2, heldout_accuracy(qa-dpo - dpo):",
                 _paired(df, "heldout_accuracy", "qa-dpo", "dpo"),
@@ -165,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 _paired(df, "distinct_2", "qa-dpo", "dpo"),
             )
         else:
-            df = claim3(**({"seeds": args.seeds} if args.seeds else {}))
+            df = claim3(**grid)
             cols = ["n_pairs", "n_common", "distinct_2_all", "distinct_2_common"]
             print(df.groupby("arm")[cols].mean())
             print(

@@ -40,31 +40,45 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
-def _cmd_compare(args) -> int:
+def _mechanism_names(text: str) -> list[str]:
     import mechanisms
 
+    from ..experiments.compare import check_mechanisms
+
+    names = mechanisms.available() if text == "all" else [m.strip() for m in text.split(",")]
+    if "" in names:
+        raise ValueError(f"mechanisms: an empty name in {text!r}; give comma-separated names")
+    check_mechanisms(names)
+    return names
+
+
+def _grid_store(args) -> Path:
+    """The grid's results store, ``OUT/store``, made before any run so that an
+    unusable ``--out`` fails at once; a rerun into the same ``--out`` resumes."""
+    store = args.out / "store"
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out: cannot write to {args.out}: {exc.strerror or exc}") from None
+    return store
+
+
+def _cmd_compare(args) -> int:
     from ..analysis.plots import cost_vs_budget, save
     from ..experiments.compare import compare_runs, format_table, summary_table
 
     config = config_from_args(args)
-    names = (
-        mechanisms.available()
-        if args.mechanisms == "all"
-        else [m.strip() for m in args.mechanisms.split(",") if m.strip()]
-    )
-    for name in names:
-        if name not in mechanisms.available():
-            raise SystemExit(
-                f"unknown mechanism {name!r}; known: {', '.join(mechanisms.available())}"
-            )
+    names = _mechanism_names(args.mechanisms)
     budgets = (
         [float(b) for b in args.budgets.split(",")]
         if args.budgets
         else [config.budget * f for f in (0.25, 0.5, 1.0)]
     )
     runs = compare_runs(
-        config, mechanism_names=names, seeds=args.seeds, budgets=budgets, progress=not args.quiet
-    )
+        config, mechanism_names=names, seeds=args.seeds, budgets=budgets,
+        store=_grid_store(args), executor=args.executor, workers=args.workers,
+        progress=not args.quiet,
+    )  # fmt: skip
     top = max(budgets)
     table = summary_table(runs, budget=top)
     print(
@@ -72,7 +86,6 @@ def _cmd_compare(args) -> int:
         f"{config.n_annotators} annotators, k={config.k}: mean [95% CI]\n"
     )
     print(format_table(table))
-    args.out.mkdir(parents=True, exist_ok=True)
     from ..files import atomic_write
 
     atomic_write(args.out / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
@@ -81,7 +94,7 @@ def _cmd_compare(args) -> int:
     config.save(args.out / "config.yaml")
     figs = save(cost_vs_budget(runs), args.out / "accuracy_cost_vs_budget")
     print(
-        f"\nwrote {args.out}/runs.parquet, table.parquet, table.csv, config.yaml, "
+        f"\nwrote {args.out}/runs.parquet, table.parquet, table.csv, config.yaml, store/, "
         + ", ".join(p.name for p in figs)
     )
     return 0
@@ -93,20 +106,16 @@ def _cmd_efficiency(args) -> int:
     from ..files import atomic_write
 
     config = config_from_args(args)
-    names = [m.strip() for m in args.mechanisms.split(",") if m.strip()]
+    names = _mechanism_names(args.mechanisms)
     budgets = [float(b) for b in args.budgets.split(",")]
     train = TrainSettings().replace(
         **{n: getattr(args, n) for n in TrainSettings.names() if getattr(args, n) is not None}
     )
     cells = efficiency_runs(
-        config,
-        mechanism_names=names,
-        budgets=budgets,
-        seeds=args.seeds,
-        trainer=args.trainer,
+        config, mechanism_names=names, budgets=budgets, seeds=args.seeds, trainer=args.trainer,
+        settings=train, store=_grid_store(args), executor=args.executor, workers=args.workers,
         progress=not args.quiet,
-        settings=train,
-    )
+    )  # fmt: skip
     curve = budget_curve(cells)
     per_dollar = budget_curve(cells, y="per_dollar")
     table = curve.merge(
@@ -142,7 +151,6 @@ def _cmd_efficiency(args) -> int:
         }
     )
     print(show.to_string(index=False))
-    args.out.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out / "cells.parquet", lambda p: cells.to_parquet(p, index=False))
     atomic_write(args.out / "cells.csv", lambda p: cells.to_csv(p, index=False))
     atomic_write(args.out / "curve.csv", lambda p: table.to_csv(p, index=False))
@@ -166,7 +174,7 @@ def _cmd_efficiency(args) -> int:
     figs = save(quality_vs_dollars(curve, ylabel=ylabel), args.out / "quality_vs_dollars")
     print(
         f"\nwrote {args.out}/cells.parquet, cells.csv, curve.csv, config.yaml, settings.json, "
-        + ", ".join(p.name for p in figs)
+        "store/, " + ", ".join(p.name for p in figs)
     )
     return 0
 

@@ -27,7 +27,7 @@ from mesa.visualization.utils import update_counter
 import mechanisms
 
 from ..analysis import plots
-from ..experiments.compare import default_params
+from ..experiments.changes import default_params
 from ..market.config import MarketConfig
 from ..market.model import MarketModel
 

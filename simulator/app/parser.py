@@ -15,6 +15,7 @@ import yaml
 from rlhf.settings import TrainSettings
 
 from ..experiments.efficiency import DEFAULT_BUDGETS, DEFAULT_MECHANISMS, DEFAULT_SEEDS, TRAINERS
+from ..experiments.executors import SEQUENTIAL_MAX
 from ..market.config import MarketConfig
 
 #: annotation strings (``from __future__ import annotations``) to argparse types
@@ -85,8 +86,28 @@ def _add_grid_options(
         help=f"comma-separated budgets in $ (default: {budgets[1]})",
     )
     p.add_argument("--seeds", type=int, default=seeds, help=f"seeds per cell (default: {seeds})")
-    p.add_argument("--out", type=Path, default=Path(out), help=f"output directory (default: {out})")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path(out),
+        help=f"output directory; its store/ keeps every run, so a rerun resumes (default: {out})",
+    )
+    _add_executor_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_executor_options(p: argparse.ArgumentParser) -> None:
+    """Where the runs of a grid or sweep execute."""
+    p.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one per core)"
+    )
+    p.add_argument(
+        "--executor",
+        choices=("sequential", "process"),
+        default=None,
+        help="run in this process or in a local process pool (default: a pool when more "
+        f"than {SEQUENTIAL_MAX} runs are left to do)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -175,21 +196,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     swp.add_argument("design", type=Path, help="the design file (.yaml or .json)")
     swp.add_argument("--out", type=Path, required=True, help="the results store (a directory)")
-    swp.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: one per core)"
-    )
+    _add_executor_options(swp)
     swp.add_argument(
         "--scheduler",
         default=None,
         help="'local-dask' for a local Dask cluster, or a Dask scheduler address such as "
         "tcp://host:8786 (needs the dask extra); default: a local process pool "
         "(in-process for at most 4 runs)",
-    )
-    swp.add_argument(
-        "--executor",
-        choices=("sequential", "process"),
-        default=None,
-        help="run in this process or in a local process pool (default: chosen by size)",
     )
     swp.add_argument(
         "--replications", type=int, default=None, help="override the design's replications"

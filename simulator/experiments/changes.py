@@ -5,8 +5,8 @@ A change set maps field names to values; a dotted name such as
 ``cost.sigma`` or ``mechanism_params.price`` sets one key of a dict field.
 :func:`_apply` makes the changed config (a changed mechanism, cost or reserve
 without ``mechanism_params`` gets the comparison defaults,
-:func:`simulator.experiments.compare.default_params`); :func:`_flatten` turns
-a config's dict into the dotted columns of a run's row.
+:func:`default_params`); :func:`_flatten` turns a config's dict into the dotted
+columns of a run's row.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import json
 import math
 from collections.abc import Mapping
 from typing import Any
+
+import mechanisms
 
 from ..market.config import ConfigError, MarketConfig
 
@@ -61,7 +63,6 @@ def _apply(cfg: MarketConfig, changes: Mapping[str, Any]) -> MarketConfig:
     )
     market_changed = any(k.split(".")[0] in ("mechanism", "cost", "reserve") for k in changes)
     if market_changed and not params_given:
-        from .compare import default_params
 
         def defaults(name: str, fields: dict) -> dict:
             # the comparison defaults depend on the cost distribution and the reserve only
@@ -73,6 +74,19 @@ def _apply(cfg: MarketConfig, changes: Mapping[str, Any]) -> MarketConfig:
         if d["mechanism"] != cfg.mechanism or was_default:
             d["mechanism_params"] = defaults(d["mechanism"], d)
     return MarketConfig.from_dict(d)
+
+
+def default_params(name: str, config: MarketConfig) -> dict:
+    """Parameters a mechanism gets in a comparison unless the config says
+    otherwise: the plain-data ones it takes from the market
+    (``Mechanism.market_params``), so that they are stored with the run."""
+    if name == config.mechanism and config.mechanism_params:
+        return dict(config.mechanism_params)
+    from agents.population import cost_distribution
+
+    cls = type(mechanisms.get(name))
+    params = cls.market_params(cost_dist=cost_distribution(config.cost), reserve=config.reserve)
+    return {k: v for k, v in params.items() if isinstance(v, int | float | str | bool)}
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

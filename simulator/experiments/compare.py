@@ -3,8 +3,10 @@
 
 For each mechanism, budget and seed one market is run; seeds are shared across
 mechanisms, so each mechanism faces the same annotators and tasks (common
-random numbers). The table reports means with 95% t confidence intervals over
-seeds.
+random numbers). The grid is a sweep design (:func:`compare_design`) run by
+the sweep runner (:func:`~simulator.experiments.sweep.run_grid`: store,
+resume, executors, progress). The table reports means with 95% t confidence
+intervals over seeds.
 """
 
 from __future__ import annotations
@@ -19,55 +21,85 @@ import mechanisms
 
 from ..analysis.statistics import cell_table, format_cells
 from ..market.config import MarketConfig
-from ..market.results import HEADLINES, run
+from ..market.results import HEADLINES
+from .changes import default_params
+from .design import Design
+from .sweep import preset
 
 
-def default_params(name: str, config: MarketConfig) -> dict:
-    """Parameters a mechanism gets in a comparison unless the config says
-    otherwise: the plain-data ones it takes from the market
-    (``Mechanism.market_params``), so that they are stored with the run."""
-    if name == config.mechanism and config.mechanism_params:
-        return dict(config.mechanism_params)
-    from agents.population import cost_distribution
-
-    cls = type(mechanisms.get(name))
-    params = cls.market_params(cost_dist=cost_distribution(config.cost), reserve=config.reserve)
-    return {k: v for k, v in params.items() if isinstance(v, int | float | str | bool)}
-
-
-def compare_runs(
+def compare_design(
     config: MarketConfig,
     *,
     mechanism_names: Sequence[str] | None = None,
     seeds: int | Iterable[int] = 3,
     budgets: Sequence[float] | None = None,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """One row per (mechanism, budget, seed) run with its summary figures."""
-    names = list(mechanism_names or mechanisms.available())
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    budget_list = list(budgets or [config.budget])
-    cells = [(b, s, n) for b in budget_list for s in seed_list for n in names]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+) -> Design:
+    """The comparison as a sweep design: one config per (budget, seed, mechanism)
+    (``mechanism_names=None``: every registered one),
+    each run once with its own seed (seeds ``0..seeds-1``, or the ones given),
+    so every mechanism of a seed faces the same annotators and tasks."""
+    names = mechanisms.available() if mechanism_names is None else list(mechanism_names)
+    configs = market_grid(config, names, budgets or [config.budget], seeds)
+    return Design.configs(configs, name="compare")
 
-        bar = tqdm(total=len(cells), unit="run", desc="compare")
-    rows = []
-    for budget, seed, name in cells:
-        cfg = config.replace(
+
+def market_grid(
+    config: MarketConfig,
+    mechanism_names: Sequence[str],
+    budgets: Iterable[float],
+    seeds: int | Iterable[int],
+    **changes,
+) -> list[MarketConfig]:
+    """``config`` for every (budget, seed, mechanism), in that order, each
+    mechanism with its comparison defaults
+    (:func:`~simulator.experiments.changes.default_params`) and ``changes``;
+    ``seeds``: ``0..seeds-1`` or the seeds themselves. The mechanism list is
+    checked first (:func:`check_mechanisms`)."""
+    names = list(mechanism_names)
+    check_mechanisms(names)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    return [
+        config.replace(
             mechanism=name,
             mechanism_params=default_params(name, config),
             budget=float(budget),
             seed=int(seed),
+            **changes,
         )
-        summary = run(cfg).summary
-        rows.append({**summary, "budget": float(budget)})
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return pd.DataFrame(rows)
+        for budget in budgets
+        for seed in seed_list
+        for name in names
+    ]
+
+
+compare_runs = preset(
+    compare_design,
+    "compare_runs",
+    """One row per (mechanism, budget, seed) run with its config and summary
+    figures (the columns of :func:`simulator.load_results`).
+
+    ``compare_runs(config, *, store=None, executor="sequential", workers=None,
+    progress=False, **grid)``: ``grid`` (``mechanism_names``, ``seeds``,
+    ``budgets``) builds :func:`compare_design`, which
+    :func:`~simulator.experiments.sweep.run_grid` runs (``store`` keeps the
+    runs, and a rerun into it resumes; ``executor``/``workers`` as for
+    :func:`~simulator.experiments.sweep.sweep`).
+    """,
+)
+
+
+def check_mechanisms(names: Sequence[str]) -> None:
+    """Refuse an empty list, an unknown name or a repeated one (a repeat would
+    count the same runs twice as independent samples)."""
+    known = mechanisms.available()
+    if not names:
+        raise ValueError(f"mechanisms: name at least one; known: {', '.join(known)}")
+    for name in names:
+        if name not in known:
+            raise ValueError(f"mechanisms: unknown mechanism {name!r}; known: {', '.join(known)}")
+    repeated = sorted({n for n in names if list(names).count(n) > 1})
+    if repeated:
+        raise ValueError(f"mechanisms: {', '.join(repeated)} named more than once")
 
 
 def summary_table(runs: pd.DataFrame, budget: float | None = None) -> pd.DataFrame:

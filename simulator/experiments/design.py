@@ -26,7 +26,7 @@ the seeds, and so the stored runs, of the replications already done. A
 ``configs`` design with ``replications=None`` runs each config once with its
 own seed. When a cell sets ``mechanism`` without ``mechanism_params`` the
 mechanism gets the comparison defaults
-(:func:`simulator.experiments.compare.default_params`: a fixed price at the
+(:func:`simulator.experiments.changes.default_params`: a fixed price at the
 cost distribution's 60th percentile, Myerson's value = the reserve).
 """
 
@@ -74,6 +74,9 @@ class Design:
             names one (:func:`~simulator.experiments.sweep.sweep`'s ``run_fn``
             wins over it).
         tables: the tables to store, if the design names them.
+        run_params: keyword arguments for the run function (plain data, e.g.
+            ``{"trainer": "dpo", "epochs": 2}``); part of every run's key when
+            not empty, so runs with other parameters are other runs.
     """
 
     base: dict = field(default_factory=dict)
@@ -85,6 +88,7 @@ class Design:
     spec: dict = field(default_factory=dict)
     run_fn: str | None = None
     tables: tuple[str, ...] | None = None
+    run_params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.replications is not None and (
@@ -95,6 +99,12 @@ class Design:
             raise ConfigError(f"seed: must be an integer >= 0, got {self.seed!r}")
         if not self.cells:
             raise ConfigError("design: has no cells")
+        if not isinstance(self.run_params, Mapping) or not all(
+            isinstance(k, str) and k.isidentifier() for k in self.run_params
+        ):
+            raise ConfigError(
+                f"run_params: must map keyword names to values, got {self.run_params!r}"
+            )
         base = _apply(MarketConfig(), self.base)  # validates the base
         for i, cell in enumerate(self.cells):
             try:
@@ -208,12 +218,12 @@ class Design:
 
         Keys: ``name``, ``description``, ``base``, ``grid``, ``sample``
         (``method``, ``n``, ``ranges``), ``configs``, ``replications``,
-        ``seed``, ``run_fn`` and ``tables``.
+        ``seed``, ``run_fn``, ``run_params`` and ``tables``.
         """
         if not isinstance(d, Mapping):
             raise ConfigError(f"design: expected a mapping, got {type(d).__name__}")
         known = {"name", "description", "base", "grid", "sample", "configs", "replications",
-                 "seed", "run_fn", "tables"}  # fmt: skip
+                 "seed", "run_fn", "run_params", "tables"}  # fmt: skip
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(
@@ -267,6 +277,7 @@ class Design:
             spec=spec,
             run_fn=None if d.get("run_fn") is None else str(d["run_fn"]),
             tables=None if d.get("tables") is None else tuple(d["tables"]),
+            run_params=spec.get("run_params") or {},
         )
 
     @classmethod

@@ -24,7 +24,7 @@ __all__ = ["DEFAULT_RUN_FN", "SweepError", "market_with_efficiency", "run_market
 
 DEFAULT_RUN_FN = "simulator.sweeps:run_market"
 """The default run function's name; part of every run key (keep it as written)."""
-_STORED_MODULE = "simulator.sweeps"
+STORED_MODULE = "simulator.sweeps"
 """The module name the run functions defined here are stored under (their
 names from before the sub-packages, so that existing stores resume)."""
 
@@ -40,19 +40,46 @@ def run_market(config: MarketConfig):
     return run(config)
 
 
-def market_with_efficiency(config: MarketConfig):
-    """One market, then what its dataset teaches: adds the Bradley-Terry proxy's
-    ``quality_before``, ``quality_after``, ``gain``, ``per_dollar`` and
-    ``label_accuracy`` (``rlhf.dollar_efficiency(result, trainer="proxy")``)
-    to the run's summary. Use it for sweeps that train
-    (``run_fn: simulator.sweeps:market_with_efficiency`` in a design file)."""
+def market_with_efficiency(
+    config: MarketConfig, *, trainer: str = "proxy", heldout: int | None = None, **settings
+):
+    """One market, then what its dataset teaches: adds ``quality_before``,
+    ``quality_after``, ``gain``, ``per_dollar``, ``n_pairs``,
+    ``label_accuracy`` and ``trainer`` to the run's summary
+    (:func:`rlhf.efficiency.dollar_efficiency`, seeded by the config's seed).
+    Use it for sweeps that train (``run_fn:
+    simulator.sweeps:market_with_efficiency`` in a design file, with
+    ``run_params`` for the keyword arguments).
+
+    Args:
+        config: the market.
+        trainer: ``"proxy"`` (the Bradley-Terry proxy), ``"dpo"`` or ``"qa-dpo"``.
+        heldout: score on the first ``heldout`` shipped held-out gold pairs
+            (default: all of them).
+        settings: :class:`rlhf.settings.TrainSettings` fields for dpo / qa-dpo
+            (``epochs``, ``lr``, ...).
+    """
     from rlhf.efficiency import dollar_efficiency
+    from rlhf.settings import TrainSettings
+    from rlhf.taskworld import shipped_pairs
 
     from ..market.results import run
 
+    held = shipped_pairs("heldout")
+    if heldout is not None:
+        if isinstance(heldout, bool) or not isinstance(heldout, int) or heldout < 1:
+            raise ValueError(f"heldout: must be an integer >= 1, got {heldout!r}")
+        held = held.iloc[:heldout]
     result = run(config)
-    eff = dollar_efficiency(result, trainer="proxy", seed=config.seed)
+    eff = dollar_efficiency(
+        result,
+        heldout=held,
+        trainer=trainer,
+        seed=config.seed,
+        settings=TrainSettings().replace(**settings),
+    )
     result.summary.update({k: v for k, v in eff.items() if k not in ("spend",)})
+    result.summary["trainer"] = trainer
     return result
 
 
@@ -80,5 +107,5 @@ def _fn_name(run_fn: str | Callable | None) -> str:
             "notebook, script or closure"
         )
     if module == __name__:  # run_market passed as a function: the same key as by name
-        module = _STORED_MODULE
+        module = STORED_MODULE
     return f"{module}:{qual}"

@@ -19,7 +19,7 @@ import math
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +51,21 @@ class RunTask:
     run_fn: str
     tables: tuple[str, ...]
     design: str
+    run_params: Mapping[str, Any] = field(default_factory=dict)
 
 
-def run_key(config: MarketConfig, run_fn: str = DEFAULT_RUN_FN) -> str:
-    """The store key of a run: a hash of its config (seed included) and run function.
+def run_key(
+    config: MarketConfig, run_fn: str = DEFAULT_RUN_FN, run_params: Mapping[str, Any] | None = None
+) -> str:
+    """The store key of a run: a hash of its config (seed included), run function
+    and run function's parameters (when there are any: a run without them keeps
+    the key it always had).
 
     Equal numbers hash alike (``1`` and ``1.0`` in ``mechanism_params``), and
     integers stay exact (two seeds never share a key)."""
     text = json.dumps(_key_form(config.to_dict()), sort_keys=True) + "|" + run_fn
+    if run_params:
+        text += "|" + json.dumps(_key_form(dict(run_params)), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -91,7 +98,7 @@ def execute(task: RunTask) -> dict:
     error = tb = None
     try:
         cfg = MarketConfig.from_dict(task.config)
-        out = _resolve(task.run_fn)(cfg)
+        out = _resolve(task.run_fn)(cfg, **task.run_params)
         summary = dict(getattr(out, "summary", out))
         for t in task.tables:
             frame = getattr(out, _RESULT_TABLE[t], None)
@@ -118,6 +125,7 @@ def execute(task: RunTask) -> dict:
         "error": error,
         "elapsed_s": float(row["elapsed_s"].iloc[0]),
         "files": files,
+        "tables": list(task.tables),  # asked for, whether or not the run function gave them
     }
 
 
@@ -149,6 +157,8 @@ def _row(task: RunTask, summary: dict, error, tb, elapsed: float) -> pd.DataFram
         run_fn=task.run_fn,
         config_json=json.dumps(jsonable(cfg), sort_keys=True),
     )
+    if task.run_params:
+        row["run_params_json"] = json.dumps(jsonable(dict(task.run_params)), sort_keys=True)
     frame = pd.DataFrame([row])
     for col in ("error", "traceback"):
         frame[col] = frame[col].astype("string")

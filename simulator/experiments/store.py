@@ -26,7 +26,9 @@ Columns of ``runs/*.parquet`` (and of :func:`load_results`):
 * ``run_key``, ``cell`` (index of the cell in its design), ``replication``,
   ``seed``, ``status`` (``"ok"`` or ``"error"``), ``error`` and ``traceback``
   (None when ok), ``elapsed_s`` (wall time of the run; the only column that
-  differs between two executions of the same run), ``run_fn``, ``design``
+  differs between two executions of the same run), ``run_fn``,
+  ``run_params_json`` (the run function's parameters as JSON; only for runs
+  that have some), ``design``
   (the design's name);
 * every ``MarketConfig`` field, dicts flattened to dotted columns
   (``cost.median``, ``mix.spammer``, ``strategies.learning``,
@@ -59,6 +61,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..files import atomic_write_text
+from ..market.results import jsonable
 from .changes import _FIELDS, _field_order
 from .design import Design
 from .runfns import SweepError
@@ -78,11 +81,15 @@ class _Store:
     def exists(self) -> bool:
         return self.meta.exists() or self.manifest.exists() or (self.path / "runs").is_dir()
 
-    def register(self, design: Design, run_fn: str, tables: tuple[str, ...]) -> None:
+    def register(
+        self, design: Design, run_fn: str, tables: tuple[str, ...], run_params: dict | None = None
+    ) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         meta = self.read_meta()
         entry = {"name": design.name, "spec": design.spec, "factors": list(design.factors),
                  "run_fn": run_fn, "tables": list(tables)}  # fmt: skip
+        if run_params:
+            entry["run_params"] = jsonable(dict(run_params))
         if entry not in meta["designs"]:
             meta["designs"].append(entry)
             atomic_write_text(self.meta, json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -295,7 +302,7 @@ def load_results(
 
 
 _ID_COLUMNS = ("run_key", "design", "cell", "replication", "seed", "status")
-_TAIL_COLUMNS = ("error", "traceback", "elapsed_s", "run_fn", "config_json")
+_TAIL_COLUMNS = ("error", "traceback", "elapsed_s", "run_fn", "run_params_json", "config_json")
 
 
 def _column_order(columns) -> list[str]:

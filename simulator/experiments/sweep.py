@@ -22,12 +22,13 @@ The parts: designs (:mod:`simulator.experiments.design`), run functions
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,13 @@ import pandas as pd
 
 from ..market.config import ConfigError, MarketConfig
 from .changes import _show
-from .design import DesignLike, _as_design
+from .design import Design, DesignLike, _as_design
 from .executors import SEQUENTIAL_MAX, _executor, _limit, _map
-from .runfns import _fn_name
+from .runfns import SweepError, _fn_name
 from .runner import TABLES, RunTask, run_key
 from .store import _Store, load_results
 
-__all__ = ["SEQUENTIAL_MAX", "SweepOutcome", "sweep"]
+__all__ = ["SEQUENTIAL_MAX", "SweepOutcome", "preset", "run_grid", "sweep"]
 
 
 @dataclass
@@ -87,6 +88,7 @@ def sweep(
     workers: int | None = None,
     replications: int | None = None,
     run_fn: str | Callable[[MarketConfig], Any] | None = None,
+    run_params: Mapping[str, Any] | None = None,
     tables: Sequence[str] | None = None,
     retry_failed: bool = False,
     progress: bool = False,
@@ -110,6 +112,8 @@ def sweep(
             :func:`~simulator.experiments.runfns.run_market`); its
             result's ``summary`` (or the mapping it returns) becomes the run's
             row, its ``metrics``/``labels``/``dataset`` tables the shards.
+        run_params: keyword arguments for ``run_fn`` (plain data; default: the
+            design's ``run_params``); part of every run's key when not empty.
         tables: which of a run's tables to store: ``"rounds"`` (per-round
             metrics, always), ``"labels"``, ``"dataset"`` (default: the
             design's, else ``("rounds",)``).
@@ -133,14 +137,18 @@ def sweep(
     if bad or "rounds" not in tables:
         raise ValueError(f"tables: must include 'rounds' and be among {TABLES}, got {tables}")
     fn = _fn_name(run_fn if run_fn is not None else design.run_fn)
+    params = dict(design.run_params if run_params is None else run_params)
+    if not all(isinstance(k, str) and k.isidentifier() for k in params):
+        raise ValueError(f"run_params: must map keyword names to values, got {params!r}")
     st = _Store(Path(store).resolve())  # workers elsewhere need the absolute path
     with st.lock():
-        return _sweep(design, st, fn, tables, executor, workers, retry_failed, progress,
+        return _sweep(design, st, fn, params, tables, executor, workers, retry_failed, progress,
                       max_tasks_per_child, t0)  # fmt: skip
 
 
-def _sweep(design, st, fn, tables, executor, workers, retry_failed, progress, max_tasks, t0):
-    st.register(design, fn, tables)
+def _sweep(design, st, fn, params, tables, executor, workers, retry_failed, progress, max_tasks,
+           t0):  # fmt: skip
+    st.register(design, fn, tables, params)
     st.clean_temp()
 
     entries = st.entries()
@@ -153,7 +161,7 @@ def _sweep(design, st, fn, tables, executor, workers, retry_failed, progress, ma
     keys: list[str] = []
     where: dict[str, tuple[int, int]] = {}
     for cell, rep, cfg in design.runs():
-        key = run_key(cfg, fn)
+        key = run_key(cfg, fn, params)
         if key in where:
             c0, r0 = where[key]
             raise ConfigError(
@@ -181,8 +189,9 @@ def _sweep(design, st, fn, tables, executor, workers, retry_failed, progress, ma
                 to_run.add(key)
             else:
                 skipped += 1
-        elif any(f"{t}/{key}.parquet" not in entry["files"] for t in tables):
-            to_run.add(key)  # stored without a table asked for now: run it again to add it
+        elif any(t not in entry.get("tables", ()) and f"{t}/{key}.parquet" not in entry["files"]
+                 for t in tables):  # fmt: skip
+            to_run.add(key)  # run without a table asked for now: run it again to add it
         else:
             skipped += 1
 
@@ -191,7 +200,7 @@ def _sweep(design, st, fn, tables, executor, workers, retry_failed, progress, ma
         for (cell, rep, cfg), key in zip(design.runs(), keys, strict=True):
             if key in to_run:
                 yield RunTask(key, cell, rep, cfg.to_dict(), str(st.path), fn, tables,
-                              design.name)  # fmt: skip
+                              design.name, params)  # fmt: skip
 
     bar = None
     if progress:
@@ -243,3 +252,105 @@ def _sweep(design, st, fn, tables, executor, workers, retry_failed, progress, ma
         executor=label,
         lost=lost,
     )
+
+
+def run_grid(
+    design: DesignLike,
+    *,
+    store: str | os.PathLike | None = None,
+    executor: cf.Executor | str | None = "sequential",
+    workers: int | None = None,
+    run_fn: str | Callable[[MarketConfig], Any] | None = None,
+    run_params: Mapping[str, Any] | None = None,
+    tables: Sequence[str] | None = None,
+    read: str | Sequence[str] = "runs",
+    progress: bool = False,
+) -> pd.DataFrame | dict[str, pd.DataFrame]:
+    """Run ``design`` with :func:`sweep` and return its rows: the runner of the
+    fixed grids (``compare``, ``efficiency``, the paper's claims), so that they
+    get the store, resume, executors and progress of every sweep.
+
+    Args:
+        design, workers, run_fn, run_params, tables: as for :func:`sweep`.
+        executor: as for :func:`sweep`, but in this process by default, so that
+            a script calling a preset needs no ``if __name__ == "__main__"``
+            guard; ``None`` chooses by size as :func:`sweep` does (what the
+            command line does), ``"process"`` asks for a pool.
+        store: where the runs are stored (rerunning resumes); None: a
+            temporary store, removed once its tables are read.
+        read: the table to return (``"runs"``, or a stored table such as
+            ``"dataset"``), or a sequence of them (then a dict by name).
+        progress: a progress bar.
+
+    Returns:
+        The rows of this design's runs only (a store may hold others), in
+        the design's order (cell by cell, replications within a cell).
+
+    Raises:
+        SweepError: when a run failed (its error is named; the traceback is in
+            a note, and in the store) or the executor lost one.
+    """
+    import tempfile
+
+    design = _as_design(design)
+    names = [read] if isinstance(read, str) else list(read)
+    with contextlib.ExitStack() as stack:
+        if store is None:
+            store = stack.enter_context(tempfile.TemporaryDirectory(prefix="vickreyfeedback-"))
+        outcome = sweep(design, store=store, executor=executor, workers=workers, run_fn=run_fn,
+                        run_params=run_params, tables=tables, retry_failed=True,
+                        progress=progress)  # fmt: skip
+        fn = _fn_name(run_fn if run_fn is not None else design.run_fn)
+        params = dict(design.run_params if run_params is None else run_params)
+        keys = [run_key(cfg, fn, params) for _, _, cfg in design.runs()]
+        order = {k: i for i, k in enumerate(keys)}
+        runs = load_results(outcome.store)
+        runs = runs[runs.run_key.isin(order)]
+        runs = runs.iloc[runs.run_key.map(order).argsort()].reset_index(drop=True)
+        failed = runs[runs.status == "error"]
+        if outcome.lost or len(failed):
+            first = failed.iloc[0] if len(failed) else None
+            err = SweepError(
+                f"{design.name}: {len(failed)} of {len(keys)} runs failed and {outcome.lost} "
+                f"were lost"
+                + (f"; the first failure (seed {first.seed}): {first.error}" if first is not None
+                   else "")
+            )  # fmt: skip
+            if first is not None and isinstance(first.traceback, str):
+                err.add_note(first.traceback)
+            raise err
+        out = {}
+        for name in names:
+            if name == "runs":
+                out[name] = runs
+            else:
+                t = load_results(outcome.store, table=name)
+                t = t[t.run_key.isin(order)]
+                out[name] = t.iloc[t.run_key.map(order).argsort(kind="stable")].reset_index(
+                    drop=True
+                )
+    return out[read] if isinstance(read, str) else out
+
+
+def preset(build: Callable[..., Design], name: str, doc: str) -> Callable[..., pd.DataFrame]:
+    """The runner of a fixed grid: ``name(config, *, store=None,
+    executor="sequential", workers=None, progress=False, **grid)`` builds the
+    design with ``build(config, **grid)`` and returns :func:`run_grid`'s rows
+    (how ``compare_runs`` and ``efficiency_runs`` are made)."""
+
+    def runs(
+        config: MarketConfig,
+        *,
+        store: str | os.PathLike | None = None,
+        executor: cf.Executor | str | None = "sequential",
+        workers: int | None = None,
+        progress: bool = False,
+        **grid: Any,
+    ) -> pd.DataFrame:
+        design = build(config, **grid)
+        return run_grid(design, store=store, executor=executor, workers=workers, progress=progress)
+
+    runs.__name__ = runs.__qualname__ = name
+    runs.__module__ = build.__module__
+    runs.__doc__ = doc
+    return runs

@@ -106,36 +106,6 @@ def test_bids_never_reveal_private_quality():
     np.testing.assert_allclose(labeled.bid_a + labeled.bid_b, 0.7 * labeled.n_labels)
 
 
-def test_efficiency_runs_per_mechanism_budget_and_seed():
-    from simulator import MarketConfig
-    from simulator.experiments.efficiency import efficiency_runs
-
-    held = shipped_pairs("heldout").iloc[:60]
-    cells = efficiency_runs(
-        MarketConfig(n_annotators=40),
-        mechanism_names=["vickrey", "vickrey-feedback"],
-        budgets=[10.0, 20.0],
-        seeds=2,
-        heldout=held,
-    )
-    assert len(cells) == 2 * 2 * 2
-    assert (cells.spend <= cells.budget).all()
-    assert set(cells.columns) >= {
-        "mechanism",
-        "budget",
-        "seed",
-        "quality_after",
-        "per_dollar",
-        "label_accuracy",
-        "n_pairs",
-    }
-    assert (cells.n_pairs > 0).all() and cells.quality_after.between(0, 1).all()
-    from simulator.experiments.efficiency import budget_curve
-
-    curve = budget_curve(cells)
-    assert len(curve) == 4 and (curve.runs == 2).all()
-
-
 def test_evaluate_reports_reward_accuracy_and_kl():
     from rlhf.evaluation import evaluate
     from rlhf.models import load_policy
@@ -154,16 +124,6 @@ def test_evaluate_reports_reward_accuracy_and_kl():
     assert out["kl"] == pytest.approx(0.0, abs=1e-5)  # the policy is its reference
     assert out["preference_accuracy"] == 0.5  # no implicit reward yet: every pair ties
     assert -1.5 <= out["gold_reward"] <= 1.0 and out["n_replies"] == 3
-
-
-def test_claims_helpers():
-    from simulator.analysis.claims import distinct_2
-    from simulator.analysis.statistics import paired_verdict
-
-    assert distinct_2(["a b c", "a b d"]) == pytest.approx(3 / 4)
-    assert paired_verdict(np.array([0.1, 0.2, 0.15]))["verdict"] == "holds"
-    assert paired_verdict(np.array([-0.1, -0.2, -0.15]))["verdict"] == "does not hold"
-    assert paired_verdict(np.array([-0.1, 0.2, 0.0]))["verdict"] == "inconclusive"
 
 
 @pytest.mark.parametrize("trainer", ["dpo", "qa-dpo"])

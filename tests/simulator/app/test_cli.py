@@ -221,3 +221,38 @@ def test_efficiency_training_options_are_checked(capsys):
     code = main(["efficiency", "--epochs", "0", "--quiet", "--out", "/nonexistent/x"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "TrainSettings.epochs" in err
+
+
+@pytest.mark.parametrize(
+    "names, says", [("vickrey,vickrey", "more than once"), (",", "empty name"), ("dutch", "dutch")]
+)
+def test_a_bad_mechanism_list_is_refused_before_anything_runs(tmp_path, capsys, names, says):
+    code = main(["compare", "--mechanisms", names, "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and says in err and err.count("\n") == 0
+    assert not (tmp_path / "o").exists()
+
+
+def test_compare_keeps_its_runs_in_a_store_and_a_rerun_resumes(tmp_path, capsys):
+    from simulator import load_results
+
+    argv = ["compare", "--mechanisms", "vickrey,first-price", "--seeds", "2", "--budgets",
+            "30", "--rounds", "2", "--out", str(tmp_path), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    manifest = (tmp_path / "store" / "manifest.jsonl").read_text()
+    stored = load_results(tmp_path / "store")
+    assert len(stored) == 4 and set(stored.run_key) == set(
+        pd.read_parquet(tmp_path / "runs.parquet").run_key
+    )
+    first = capsys.readouterr().out
+    assert main(argv) == 0  # nothing runs again: the manifest has no new line
+    assert (tmp_path / "store" / "manifest.jsonl").read_text() == manifest
+    assert capsys.readouterr().out.split("wrote")[0] == first.split("wrote")[0]
+
+
+def test_an_unusable_out_fails_before_any_run(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = main(["compare", "--mechanisms", "vickrey", "--out", str(blocker), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--out" in err and err.count("\n") == 0

@@ -35,3 +35,11 @@ def crash_once(config):
         marker.write_text("crashed")
         os.kill(os.getpid(), signal.SIGKILL)
     return run_market(config)
+
+
+def summary_only(config, *, scale: float = 1.0):
+    """Returns a mapping, not a result (allowed): the run's summary, its spend
+    times ``scale`` (a run parameter)."""
+    summary = dict(run_market(config).summary)
+    summary["scaled_spend"] = summary["spend"] * scale
+    return summary

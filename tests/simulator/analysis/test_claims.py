@@ -1,0 +1,38 @@
+"""The paper's claims as presets over the sweep runner (simulator.analysis.claims)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator import MarketConfig, run
+
+SMALL = MarketConfig(n_annotators=30, rounds=3, tasks_per_round=15, bidders_per_task=6)
+
+
+def test_claim1_rows_are_the_markets_the_library_runs():
+    """Claim 1's preset: both arms per seed, each row the proxy's score of the
+    bare library market for that arm's config."""
+    from rlhf.efficiency import dollar_efficiency
+    from simulator.analysis.claims import buy_everything, claim1
+
+    df = claim1(seeds=2, budget=30.0, market=SMALL)
+    assert sorted(zip(df.seed, df.arm, strict=True)) == [
+        (0, "buy-everything"), (0, "vickrey-feedback"),
+        (1, "buy-everything"), (1, "vickrey-feedback"),
+    ]  # fmt: skip
+    cfg = buy_everything(SMALL.replace(budget=30.0, seed=1, k=2))
+    want = dollar_efficiency(run(cfg), trainer="proxy")
+    row = df[(df.seed == 1) & (df.arm == "buy-everything")].iloc[0]
+    assert row.per_dollar == pytest.approx(want["per_dollar"])
+    assert row.n_pairs == want["n_pairs"]
+
+
+def test_claims_helpers():
+    from rlhf.evaluation import distinct_2
+    from simulator.analysis.statistics import paired_verdict
+
+    assert distinct_2(["a b c", "a b d"]) == pytest.approx(3 / 4)
+    assert paired_verdict(np.array([0.1, 0.2, 0.15]))["verdict"] == "holds"
+    assert paired_verdict(np.array([-0.1, -0.2, -0.15]))["verdict"] == "does not hold"
+    assert paired_verdict(np.array([-0.1, 0.2, 0.0]))["verdict"] == "inconclusive"
