@@ -67,6 +67,8 @@ import torch.nn.functional as F
 from scipy.special import expit
 from tqdm.auto import tqdm
 
+from .settings import check_train_value
+
 __all__ = [
     "TrainResult",
     "dpo_loss",
@@ -165,16 +167,59 @@ def qa_dpo_weights(b_chosen, b_rejected) -> np.ndarray:
 
 
 def _check_weights(weights, n: int) -> np.ndarray:
+    """``weights`` as float64 of shape (n,), or a one-line ValueError saying what is wrong:
+    not numbers (booleans, strings and None included), not one per pair, not finite,
+    negative (each naming the first offending pair) or all zero."""
     if weights is None:
         return np.ones(n)
-    w = np.asarray(weights, dtype=np.float64)
+    if torch.is_tensor(weights):
+        if weights.dtype == torch.bool or weights.is_complex():
+            raise ValueError(f"weights must be numbers, one per pair; got dtype {weights.dtype}")
+        weights = weights.detach().cpu().double().numpy()  # (numpy has no bfloat16)
+    raw = np.asarray(weights)
+    if raw.dtype.kind not in "iuf":  # b(ool), O(bject, e.g. None), U/S (strings), c(omplex)
+        raise ValueError(f"weights must be numbers, one per pair; got dtype {raw.dtype}")
+    w = raw.astype(np.float64)
     if w.ndim != 1 or len(w) != n:
         raise ValueError(f"weights has shape {w.shape}, expected ({n},): one weight per pair")
     if not np.isfinite(w).all():
-        raise ValueError("weights must be finite")
+        i = int(np.flatnonzero(~np.isfinite(w))[0])
+        raise ValueError(f"weights must be finite; weight {i} is {w[i]}")
     if (w < 0).any():
-        raise ValueError("weights must be non-negative")
+        i = int(np.flatnonzero(w < 0)[0])
+        raise ValueError(f"weights must be non-negative; weight {i} is {w[i]}")
+    if n and not (w > 0).any():
+        raise ValueError("weights are all zero: nothing to train on")
     return w
+
+
+def _check_pairs(pairs) -> None:
+    """One-line errors for ``pairs`` that is not a DataFrame of (prompt, chosen, rejected)
+    strings with at least one row."""
+    if not isinstance(pairs, pd.DataFrame):
+        raise TypeError(
+            "pairs must be a pandas DataFrame with columns prompt, chosen, rejected; "
+            f"got {type(pairs).__name__}"
+        )
+    columns = ("prompt", "chosen", "rejected")
+    missing = [c for c in columns if c not in pairs.columns]
+    if missing:
+        raise ValueError(
+            f"pairs lacks the column(s) {missing}; train_dpo needs prompt, chosen and rejected"
+        )
+    doubled = [c for c in columns if int((pairs.columns == c).sum()) > 1]
+    if doubled:
+        raise ValueError(f"pairs has more than one column named {doubled[0]!r}")
+    if len(pairs) == 0:
+        raise ValueError("pairs is empty: train_dpo needs at least one (prompt, chosen, rejected)")
+    for c in columns:
+        values = pairs[c].tolist()
+        bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
+        if bad is not None:
+            raise ValueError(
+                f"pairs[{c!r}] at row {bad} (index {pairs.index[bad]!r}) is {values[bad]!r}, "
+                "not a string"
+            )
 
 
 # --------------------------------------------------------------------------
@@ -618,18 +663,30 @@ def train_dpo(
     Runs on the model's device; leaves the model in eval mode. With
     ``evaluate`` the implicit-reward accuracy on the pairs is measured after
     training (one extra no-grad pass), else it is NaN.
+
+    Arguments are checked before anything runs, with one-line errors naming the
+    argument: ``beta`` finite > 0; ``lr`` finite, > 0 and <= 1; ``epochs`` and
+    ``batch_size`` integers >= 1, ``max_length`` >= 2, ``seed`` >= 0 (the same
+    limits as :class:`rlhf.settings.TrainSettings`, from
+    :func:`rlhf.settings.check_train_value`); ``weight_decay`` finite >= 0;
+    ``max_grad_norm`` None or finite > 0; ``weights`` finite, non-negative, not
+    all zero, one per pair; ``pairs`` a non-empty DataFrame whose prompt, chosen
+    and rejected columns hold strings.
     """
-    if not isinstance(pairs, pd.DataFrame):
-        raise TypeError("pairs must be a pandas DataFrame with columns prompt, chosen, rejected")
+
+    def checked(name: str, value):
+        return check_train_value(name, value, f"train_dpo: {name}")
+
+    _check_pairs(pairs)
     n = len(pairs)
-    if n == 0:
-        raise ValueError("no pairs to train on")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError("epochs and batch_size must be >= 1")
+    beta, lr = checked("beta", beta), checked("lr", lr)
+    epochs, batch_size = checked("epochs", epochs), checked("batch_size", batch_size)
+    max_length, seed = checked("max_length", max_length), checked("seed", seed)
+    weight_decay = checked("weight_decay", weight_decay)
+    if max_grad_norm is not None:
+        max_grad_norm = checked("max_grad_norm", max_grad_norm)
     w = _check_weights(weights, n)
     if normalize_weights:
-        if w.sum() <= 0:
-            raise ValueError("weights are all zero: nothing to train on")
         w = w / w.mean()
 
     device = _device(model)

@@ -11,9 +11,60 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 
-__all__ = ["TrainSettings"]
+__all__ = ["LR_MAX", "TrainSettings", "check_train_value"]
+
+#: The largest learning rate accepted. AdamW moves every weight by about ``lr`` per step
+#: whatever the gradient's size, and the policy's weights are of order 0.1, so a step of 1
+#: already overwrites the model: anything larger is certainly a typo (the default is 5e-6).
+LR_MAX = 1.0
+
+# the one place for the limits that TrainSettings and rlhf.dpo.train_dpo share:
+# name -> (smallest integer, why) for the integer settings
+_INT_MIN = {
+    "epochs": (1, ""),
+    "batch_size": (1, ""),
+    "max_length": (2, " (a prompt token and a completion token)"),
+    "seed": (0, ""),
+}
+# name -> (what must hold, test) for the real-valued ones
+_REAL = {
+    "beta": ("a finite number > 0", lambda v: v > 0),
+    "lr": (
+        f"a finite number > 0 and <= {LR_MAX:g} (AdamW moves every weight by about lr per step, "
+        "so a larger step destroys the model: certainly a typo)",
+        lambda v: 0 < v <= LR_MAX,
+    ),
+    "weight_decay": ("a finite number >= 0", lambda v: v >= 0),
+    "max_grad_norm": ("a finite number > 0 (or None: no clipping)", lambda v: v > 0),
+}
+
+
+def check_train_value(name: str, value: object, where: str) -> int | float:
+    """``value`` as the int or float that training setting ``name`` (epochs, batch_size,
+    max_length, seed, beta, lr, weight_decay, max_grad_norm) takes, or a one-line ValueError
+    ``"{where} must be ..., got {value!r}"``. Booleans and strings are refused, numpy numbers
+    accepted. Used by :class:`TrainSettings` and :func:`rlhf.dpo.train_dpo`, so that both
+    apply the same limits with the same words."""
+    if name in _INT_MIN:
+        low, why = _INT_MIN[name]
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"{where} must be an integer >= {low}{why}, got {value!r}")
+        return int(value)
+    if name in _REAL:
+        what, ok = _REAL[name]
+        number = math.nan
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond float's range
+                number = math.inf
+        if not (math.isfinite(number) and ok(number)):
+            raise ValueError(f"{where} must be {what}, got {value!r}")
+        return number
+    raise KeyError(f"no limits are known for the training setting {name!r}")
 
 
 @dataclass(frozen=True)
@@ -31,18 +82,10 @@ class TrainSettings:
     max_length: int = field(default=128, metadata={"help": "tokens per prompt + reply"})
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "max_length"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"TrainSettings.{name} must be an integer >= 1, got {v!r}")
-        for name in ("beta", "lr"):
-            v = getattr(self, name)
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, (int, float))
-                or not (math.isfinite(v) and v > 0)
-            ):
-                raise ValueError(f"TrainSettings.{name} must be a finite number > 0, got {v!r}")
+        for name in ("epochs", "batch_size", "max_length", "beta", "lr"):
+            # numpy numbers become plain int / float
+            checked = check_train_value(name, getattr(self, name), f"TrainSettings.{name}")
+            object.__setattr__(self, name, checked)
         if not isinstance(self.model_name, str) or not self.model_name:
             raise ValueError(f"TrainSettings.model_name must be a name, got {self.model_name!r}")
 

@@ -176,6 +176,9 @@ def candidate_pool(
     os.close(fd)
     try:
         df.to_parquet(tmp, index=False)
+        mask = os.umask(0o022)  # mkstemp makes 0o600; the pool is as readable as any file
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -25,15 +25,29 @@ SOLVER_VERSION = 1
 
 
 def cache_dir() -> Path:
-    """The project's cache root, the one ``rlhf``'s model cache uses:
-    ``$VICKREYFEEDBACK_CACHE`` if set, else ``$XDG_CACHE_HOME/vickreyfeedback``,
-    else ``~/.cache/vickreyfeedback`` (the layering keeps the two packages from
-    sharing one function)."""
-    explicit = os.environ.get("VICKREYFEEDBACK_CACHE", "").strip()
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "vickreyfeedback"
+    """The project's cache root, by the rules of ``rlhf.models.cache_dir``
+    (the layering keeps the two packages from sharing one function;
+    ``tests/agents/test_solver.py`` checks that they agree):
+    ``$VICKREYFEEDBACK_CACHE`` if set and not empty (an absolute path or one
+    starting with ``~``, without surrounding whitespace, not a file: anything
+    else is a one-line ValueError), else ``$XDG_CACHE_HOME/vickreyfeedback``
+    when that is absolute, else ``~/.cache/vickreyfeedback``."""
+    raw = os.environ.get("VICKREYFEEDBACK_CACHE", "")
+    if raw:
+        try:
+            path = Path(raw).expanduser()
+        except RuntimeError:  # ~user with no such user
+            path = None
+        if raw != raw.strip() or path is None or not path.is_absolute() or (
+            path.exists() and not path.is_dir()
+        ):  # fmt: skip
+            raise ValueError(
+                f"VICKREYFEEDBACK_CACHE={raw!r} must be an absolute directory path (or start "
+                "with ~), without surrounding whitespace; unset it for the default cache"
+            )
+        return path
+    xdg = Path(os.environ.get("XDG_CACHE_HOME", "")).expanduser()
+    return (xdg if xdg.is_absolute() else Path.home() / ".cache") / "vickreyfeedback"
 
 
 def _path(key: str) -> Path:

@@ -31,6 +31,9 @@ def write_json_atomic(path: Path, obj, indent: int | None = None) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(obj, indent=indent) + "\n")
+        mask = os.umask(0o022)  # mkstemp makes 0o600; a cache is as readable as any file
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -34,7 +34,7 @@ from .equilibrium import Equilibrium, equilibrium_for
 from .learning import Exp3
 from .markup import FixedMarkup
 from .quality_claim import HonestClaim, InflatedClaim
-from .registry import available, get, register
+from .registry import available, get, register, strategy_class
 from .truthful import Truthful
 
 __all__ = [
@@ -56,4 +56,5 @@ __all__ = [
     "pay_as_bid_ask",
     "register",
     "solve_equilibrium",
+    "strategy_class",
 ]

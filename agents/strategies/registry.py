@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from .base import Strategy, init_params
 
-__all__ = ["available", "get", "register"]
+__all__ = ["available", "get", "register", "strategy_class"]
 
 _REGISTRY: dict[str, type[Strategy]] = {}
 
@@ -31,6 +31,16 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def strategy_class(name: str) -> type[Strategy]:
+    """The class registered as ``name`` (ValueError listing the known names)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown strategy {name!r}; known strategies: {', '.join(available())}"
+        ) from None
+
+
 def get(name: str, **params: object) -> Strategy:
     """A new instance of the strategy registered as ``name`` with its parameters.
 
@@ -40,12 +50,7 @@ def get(name: str, **params: object) -> Strategy:
         ValueError: for an unknown name (listing the known ones) or a
             parameter the strategy does not take.
     """
-    try:
-        cls = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown strategy {name!r}; known strategies: {', '.join(available())}"
-        ) from None
+    cls = strategy_class(name)
     accepted = init_params(cls)
     unknown = sorted(set(params) - set(accepted))
     if unknown:

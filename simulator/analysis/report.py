@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..experiments.store import factors as store_factors
 from ..experiments.store import load_results
+from ..files import atomic_write
 from ..market.results import HEADLINES
 from . import plots
 from .statistics import cell_table
@@ -45,6 +46,31 @@ def pick_x(runs: pd.DataFrame, factors: Sequence[str]) -> str | None:
     return max(numeric, key=lambda f: runs[f].nunique())
 
 
+_NOT_METRICS = ("cell", "replication", "seed", "elapsed_s")
+"""Numeric columns of a store that are bookkeeping, not metrics."""
+
+
+def check_metrics(
+    store: str | os.PathLike, metrics: Sequence[str], runs: pd.DataFrame | None = None
+) -> list[str]:
+    """``metrics`` if each is a numeric metric column of the store (not a factor
+    or bookkeeping), else a one-line ValueError naming the unknown ones and
+    listing the store's metrics."""
+    runs = load_results(store) if runs is None else runs
+    by = store_factors(store, runs)
+    metrics = list(metrics)
+    numeric = [c for c in runs.columns if pd.api.types.is_numeric_dtype(runs[c])]
+    known = [c for c in numeric if c not in by and c not in _NOT_METRICS]
+    unknown = [m for m in metrics if m not in known]
+    if unknown or not metrics:
+        raise ValueError(
+            f"metrics: {', '.join(map(repr, unknown)) or 'none given'} "
+            f"{'is' if len(unknown) == 1 else 'are'} not a metric of this store; its "
+            f"metrics: {', '.join(known)}"
+        )
+    return metrics
+
+
 def report(
     store: str | os.PathLike,
     out: str | os.PathLike | None = None,
@@ -67,11 +93,12 @@ def report(
     if runs.empty:
         raise ValueError(f"{store}: the store holds no runs yet")
     by = store_factors(store, runs)
+    if metrics is not None:
+        metrics = check_metrics(store, metrics, runs)
     table = cell_table(runs, by, HEADLINES if metrics is None else metrics)
     out = Path(out) if out is not None else Path(store) / "report"
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "cells.csv", index=False)
-    table.to_parquet(out / "cells.parquet", index=False)
+    atomic_write(out / "cells.csv", lambda p: table.to_csv(p, index=False))
+    atomic_write(out / "cells.parquet", lambda p: table.to_parquet(p, index=False))
     paths: list[Path] = []
     fig_metrics = [m for m in FIGURE_METRICS if m in runs and runs[m].nunique() > 1]
     if not figures or not fig_metrics:  # nothing varies (one run, or every run failed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -25,6 +26,10 @@ import pandas as pd
 from rlhf.settings import TrainSettings
 
 from ..experiments.compare import mechanism_table
+from ..experiments.executors import check_workers
+from ..experiments.runfns import SweepError
+from ..experiments.store import is_store
+from .outputs import claim_out
 from .parser import _parser, config_from_args
 
 
@@ -32,6 +37,8 @@ def _cmd_simulate(args) -> int:
     from ..market.results import run
 
     config = config_from_args(args)
+    if args.out is not None:
+        claim_out(args.out, {"command": "simulate", "config": config.to_dict()}, force=args.force)
     result = run(config, progress=not args.quiet)
     print(json.dumps({k: v for k, v in result.summary.items()}, indent=2, default=float))
     if args.out is not None:
@@ -52,9 +59,28 @@ def _mechanism_names(text: str) -> list[str]:
     return names
 
 
-def _grid_store(args) -> Path:
+def _budgets(text: str) -> list[float]:
+    """``--budgets``: comma-separated dollar amounts, each > 0 and finite."""
+    out = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise ValueError(
+                f"--budgets: {part.strip()!r} is not a number; give comma-separated dollar "
+                "amounts such as 100,200"
+            ) from None
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"--budgets: each budget must be > 0 and finite, got {part.strip()}")
+        out.append(value)
+    return out
+
+
+def _grid_store(args, spec: dict) -> Path:
     """The grid's results store, ``OUT/store``, made before any run so that an
-    unusable ``--out`` fails at once; a rerun into the same ``--out`` resumes."""
+    unusable ``--out`` fails at once (:func:`~simulator.app.outputs.claim_out`);
+    a rerun into the same ``--out`` resumes."""
+    claim_out(args.out, spec, force=args.force)
     store = args.out / "store"
     try:
         store.mkdir(parents=True, exist_ok=True)
@@ -65,20 +91,21 @@ def _grid_store(args) -> Path:
 
 def _cmd_compare(args) -> int:
     from ..analysis.plots import cost_vs_budget, save
-    from ..experiments.compare import compare_runs, format_table, summary_table
+    from ..experiments.compare import compare_design, format_table, summary_table
+    from ..experiments.sweep import run_grid
 
     config = config_from_args(args)
     names = _mechanism_names(args.mechanisms)
     budgets = (
-        [float(b) for b in args.budgets.split(",")]
-        if args.budgets
-        else [config.budget * f for f in (0.25, 0.5, 1.0)]
+        _budgets(args.budgets) if args.budgets else [config.budget * f for f in (0.25, 0.5, 1.0)]
     )
-    runs = compare_runs(
-        config, mechanism_names=names, seeds=args.seeds, budgets=budgets,
-        store=_grid_store(args), executor=args.executor, workers=args.workers,
-        progress=not args.quiet,
-    )  # fmt: skip
+    check_workers(args.workers)
+    design = compare_design(config, mechanism_names=names, seeds=args.seeds, budgets=budgets)
+    spec = {"command": "compare", "config": config.to_dict(), "mechanisms": names,
+            "budgets": budgets, "seeds": args.seeds}  # fmt: skip
+    store = _grid_store(args, spec)  # after every check: a bad option leaves no directory
+    runs = run_grid(design, store=store, executor=args.executor, workers=args.workers,
+                    progress=not args.quiet)  # fmt: skip
     top = max(budgets)
     table = summary_table(runs, budget=top)
     print(
@@ -102,20 +129,25 @@ def _cmd_compare(args) -> int:
 
 def _cmd_efficiency(args) -> int:
     from ..analysis.plots import quality_vs_dollars, save
-    from ..experiments.efficiency import budget_curve, efficiency_runs
+    from ..experiments.efficiency import budget_curve, efficiency_design
+    from ..experiments.sweep import run_grid
     from ..files import atomic_write
 
     config = config_from_args(args)
     names = _mechanism_names(args.mechanisms)
-    budgets = [float(b) for b in args.budgets.split(",")]
+    budgets = _budgets(args.budgets)
     train = TrainSettings().replace(
         **{n: getattr(args, n) for n in TrainSettings.names() if getattr(args, n) is not None}
     )
-    cells = efficiency_runs(
-        config, mechanism_names=names, budgets=budgets, seeds=args.seeds, trainer=args.trainer,
-        settings=train, store=_grid_store(args), executor=args.executor, workers=args.workers,
-        progress=not args.quiet,
-    )  # fmt: skip
+    check_workers(args.workers)
+    design = efficiency_design(config, mechanism_names=names, budgets=budgets, seeds=args.seeds,
+                               trainer=args.trainer, settings=train)  # fmt: skip
+    spec = {"command": "efficiency", "config": config.to_dict(), "mechanisms": names,
+            "budgets": budgets, "seeds": args.seeds, "trainer": args.trainer,
+            "settings": dataclasses.asdict(train)}  # fmt: skip
+    store = _grid_store(args, spec)  # after every check: a bad option leaves no directory
+    cells = run_grid(design, store=store, executor=args.executor, workers=args.workers,
+                     progress=not args.quiet)  # fmt: skip
     curve = budget_curve(cells)
     per_dollar = budget_curve(cells, y="per_dollar")
     table = curve.merge(
@@ -191,11 +223,18 @@ def _cmd_sweep(args) -> int:
     from ..experiments.sweep import sweep
 
     if args.scheduler and args.executor:
-        raise SystemExit("give --scheduler or --executor, not both")
-    if not args.design.exists():
-        raise SystemExit(f"{args.design}: no such design file")
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like `python -m`: run functions of the cwd import
+        raise ValueError("--scheduler: give --scheduler or --executor, not both")
+    if not args.design.is_file():
+        raise ValueError(f"design: {args.design} is not a design file")
+    out = args.out
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: {out} is a file, not a results store (a directory)")
+    if out.is_dir() and any(out.iterdir()) and not is_store(out) and not args.force:
+        raise ValueError(
+            f"--out: {out} is not empty and not a results store; choose a new or empty "
+            "directory, or pass --force to make a store in it (its files are never touched; "
+            "a file under runs/ that is in the way moves to quarantine/)"
+        )
     try:
         outcome = sweep(
             args.design,
@@ -207,6 +246,7 @@ def _cmd_sweep(args) -> int:
             tables=args.tables.split(",") if args.tables else None,
             retry_failed=args.retry_failed,
             progress=not args.quiet,
+            timeout=args.timeout,
         )
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -241,8 +281,18 @@ def _cmd_report(args) -> int:
     metrics = (
         [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else HEADLINES
     )
+    out = args.out or args.store / "report"
+    if not is_store(args.store):
+        raise ValueError(f"store: {args.store} is not a results store (one written by `sweep`)")
+    from ..analysis.report import check_metrics
+
+    if args.metrics:
+        check_metrics(args.store, metrics)  # before --out is claimed
+    spec = {"command": "report", "store": str(args.store.resolve()), "metrics": metrics,
+            "figures": not args.no_figures}  # fmt: skip
+    claim_out(out, spec, force=args.force)
     try:
-        table, paths = report(args.store, args.out, metrics=metrics, figures=not args.no_figures)
+        table, paths = report(args.store, out, metrics=metrics, figures=not args.no_figures)
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -250,14 +300,12 @@ def _cmd_report(args) -> int:
     n_runs = int(table.runs.sum() + table.failed.sum())
     print(f"{args.store}: {len(table)} cells, {n_runs} runs; mean [95% CI] over replications\n")
     print(format_cells(table, by, metrics))
-    out = args.out or args.store / "report"
     print(f"\nwrote {out}/cells.csv, cells.parquet" + "".join(f", {p.name}" for p in paths))
     return 0
 
 
 def _cmd_dashboard(args) -> int:
     import importlib.util
-    import subprocess
 
     if importlib.util.find_spec("solara") is None:
         print(
@@ -266,15 +314,12 @@ def _cmd_dashboard(args) -> int:
             file=sys.stderr,
         )
         return 1
-    cmd = [
-        sys.executable, "-m", "solara", "run", "simulator.app.dashboard", "--production",
-        "--host", args.host, "--port", str(args.port), "--open" if args.open else "--no-open",
-    ]  # fmt: skip
-    print(f"serving the market dashboard on http://{args.host}:{args.port} (Ctrl-C stops it)")
-    try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 130
+    from .serve import dashboard_command, serve
+
+    dashboard_command(args.host, args.port, args.open)  # bad --host / --port: one line, now
+    print(f"serving the market dashboard on http://{args.host}:{args.port} (Ctrl-C stops it; "
+          "it contacts nothing outside this machine)")  # fmt: skip
+    return serve(args.host, args.port, args.open)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,6 +337,27 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return commands[args.command](args)
-    except ValueError as err:  # config errors: say what is wrong, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, SweepError) as err:  # what the user can fix: one line, no traceback
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        return 2 if isinstance(err, ValueError) else 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except OSError as err:  # the disk, the network: name the file
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        if os.environ.get("VICKREYFEEDBACK_DEBUG"):
+            raise
+        print(
+            f"error: internal error {type(err).__name__}: {_one_line(err)} (a bug: please "
+            "report it; VICKREYFEEDBACK_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception's message on one line."""
+    return " ".join(str(err).split()) or type(err).__name__

@@ -7,30 +7,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import fields
 from pathlib import Path
-
-import yaml
+from typing import NoReturn
 
 from rlhf.settings import TrainSettings
 
 from ..experiments.efficiency import DEFAULT_BUDGETS, DEFAULT_MECHANISMS, DEFAULT_SEEDS, TRAINERS
-from ..experiments.executors import SEQUENTIAL_MAX
-from ..market.config import MarketConfig
+from ..experiments.executors import MAX_WORKERS_PER_CORE, SEQUENTIAL_MAX
+from ..market.config import ConfigError, MarketConfig
+from ..market.formats import parse_value
 
 #: annotation strings (``from __future__ import annotations``) to argparse types
 _FIELD_TYPES = {"int": int, "float": float, "str": str}
 
 
-def _parse_value(text: str):
-    """A config value from the command line: YAML scalars, lists and dicts
-    (``0.5``, ``inf``, ``none``, ``[0.0, 0.1]``, ``{price: 0.3}``)."""
-    low = text.strip().lower()
-    if low in ("inf", "+inf", "infinity"):
-        return float("inf")
-    if low in ("none", "null"):
-        return None
-    return yaml.safe_load(text)
+def _value_of(option: str):
+    """The argparse type of a config option: a YAML 1.2 value
+    (:func:`simulator.market.formats.parse_value`: ``0.5``, ``1e3``, ``inf``,
+    ``none``, ``[0.0, 0.1]``, ``{price: 0.3}``); a bad one is a usage error
+    that names the option."""
+
+    def parse(text: str):
+        try:
+            return parse_value(text, what=option)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{option}: ")) from None
+
+    parse.__name__ = option
+    return parse
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +52,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             f"--{f.name.replace('_', '-')}",
             dest=f"cfg_{f.name}",
-            type=_parse_value,
+            type=_value_of(f"--{f.name.replace('_', '-')}"),
             default=argparse.SUPPRESS,
             metavar="VALUE",
             help=f"{f.metadata['help']} (default: {json.dumps(default, default=str)})",
@@ -85,7 +91,10 @@ def _add_grid_options(
         default=budgets[0],
         help=f"comma-separated budgets in $ (default: {budgets[1]})",
     )
-    p.add_argument("--seeds", type=int, default=seeds, help=f"seeds per cell (default: {seeds})")
+    p.add_argument(
+        "--seeds", type=_positive_int("--seeds"), default=seeds,
+        help=f"seeds per cell (default: {seeds})",
+    )  # fmt: skip
     p.add_argument(
         "--out",
         type=Path,
@@ -93,14 +102,25 @@ def _add_grid_options(
         help=f"output directory; its store/ keeps every run, so a rerun resumes (default: {out})",
     )
     _add_executor_options(p)
+    _add_force_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_force_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an --out that holds other results (its tables are replaced; a "
+        "results store in it is kept)",
+    )
 
 
 def _add_executor_options(p: argparse.ArgumentParser) -> None:
     """Where the runs of a grid or sweep execute."""
     p.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: one per core)"
-    )
+        "--workers", type=_positive_int("--workers"), default=None,
+        help=f"worker processes, at most {MAX_WORKERS_PER_CORE} per core (default: one per core)",
+    )  # fmt: skip
     p.add_argument(
         "--executor",
         choices=("sequential", "process"),
@@ -110,8 +130,48 @@ def _add_executor_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (``prog: error: what is wrong``) and exit status 2,
+    not argparse's whole usage block; ``--help`` shows the options."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(name: str):
+    """The argparse type of an integer option that must be >= 1."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+def _positive_float(name: str):
+    """The argparse type of a finite number option that must be > 0."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vickreyfeedback",
         description="Simulate buying RLHF preference labels through auction mechanisms.",
     )
@@ -126,6 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_config_options(sim)
     sim.add_argument("--out", type=Path, default=None, help="directory to save the result in")
+    _add_force_option(sim)
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
 
     cmp_ = sub.add_parser(
@@ -219,6 +280,14 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated tables to keep per run: rounds (always), labels, dataset",
     )
     swp.add_argument("--retry-failed", action="store_true", help="rerun stored runs that failed")
+    swp.add_argument(
+        "--force", action="store_true",
+        help="make the store in an --out that is not empty and not a store",
+    )  # fmt: skip
+    swp.add_argument(
+        "--timeout", type=_positive_float("--timeout"), default=None,
+        help="seconds a run may take; a run past it is stored as failed (default: no limit)",
+    )  # fmt: skip
     swp.add_argument("--quiet", action="store_true", help="no progress bar")
 
     rep = sub.add_parser(
@@ -238,6 +307,7 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated metrics for the table (default: the headline metrics)",
     )
     rep.add_argument("--no-figures", action="store_true", help="only the table")
+    _add_force_option(rep)
 
     dash = sub.add_parser(
         "dashboard",

@@ -46,12 +46,17 @@ from typing import Any
 import numpy as np
 
 from ..market.config import ConfigError, MarketConfig
+from ..market.formats import loads
 from ..market.results import jsonable
 from .changes import _apply, _check_keys, _flatten, _show
 
 __all__ = ["Design", "DesignLike"]
 
 _INT_FIELDS = {f.name for f in dataclasses.fields(MarketConfig) if str(f.type).startswith("int")}
+MAX_RUNS = 1_000_000
+"""The most runs (cells x replications) one design may hold; a larger one is
+refused before anything is built (it would not finish, and its plan alone
+would fill memory)."""
 
 
 @dataclass(frozen=True)
@@ -92,13 +97,23 @@ class Design:
 
     def __post_init__(self) -> None:
         if self.replications is not None and (
-            not isinstance(self.replications, int | np.integer) or self.replications < 1
+            isinstance(self.replications, bool)
+            or not isinstance(self.replications, int | np.integer)
+            or not 1 <= self.replications <= MAX_RUNS
         ):
-            raise ConfigError(f"replications: must be an integer >= 1, got {self.replications!r}")
+            raise ConfigError(
+                f"replications: must be an integer from 1 to {MAX_RUNS:,}, got "
+                f"{self.replications!r}"
+            )
         if not isinstance(self.seed, int | np.integer) or self.seed < 0:
             raise ConfigError(f"seed: must be an integer >= 0, got {self.seed!r}")
         if not self.cells:
             raise ConfigError("design: has no cells")
+        if self.n_runs > MAX_RUNS:
+            raise ConfigError(
+                f"design: {len(self.cells):,} cells x {self.replications or 1:,} replications "
+                f"is {self.n_runs:,} runs; at most {MAX_RUNS:,} are allowed"
+            )
         if not isinstance(self.run_params, Mapping) or not all(
             isinstance(k, str) and k.isidentifier() for k in self.run_params
         ):
@@ -230,6 +245,22 @@ class Design:
                 f"design: unknown key(s) {', '.join(unknown)}; "
                 f"valid keys: {', '.join(sorted(known))}"
             )
+        for key in ("name", "description"):
+            if key in d and not isinstance(d[key], str):
+                raise ConfigError(f"{key}: must be a string, got {type(d[key]).__name__}")
+        if not {"base", "grid", "sample", "configs"} & set(d):
+            raise ConfigError(
+                "design: says nothing to run; give base (one config), grid, sample or configs"
+            )
+        for key in ("base", "run_params"):
+            if d.get(key) is not None and not isinstance(d[key], Mapping):
+                raise ConfigError(f"{key}: must be a mapping, got {type(d[key]).__name__}")
+        tables = d.get("tables")
+        if tables is not None and (
+            isinstance(tables, str) or not isinstance(tables, Sequence)
+            or not all(isinstance(t, str) for t in tables)
+        ):  # fmt: skip
+            raise ConfigError(f"tables: must be a list of table names, got {tables!r}")
         spec = json.loads(json.dumps(jsonable(dict(d))))
         base = dict(d.get("base") or {})
         raw_grid = d.get("grid") or {}
@@ -247,10 +278,19 @@ class Design:
             replications = d.get("replications")
         else:
             cells = []
+            size = 0
             for g in grids:  # a list of grids: the union of their factorials
                 for key, values in g.items():
                     if isinstance(values, str) or not isinstance(values, Sequence) or not values:
                         raise ConfigError(f"grid: {key} must be a non-empty list of values")
+                size += math.prod(len(v) for v in g.values())
+            n_points = sample.get("n", 1) if isinstance(sample, Mapping) else 1
+            if isinstance(n_points, int) and size * max(n_points, 1) > MAX_RUNS:
+                raise ConfigError(
+                    f"design: {size:,} grid cells x {n_points:,} sampled points is more than "
+                    f"the {MAX_RUNS:,} runs a design may hold"
+                )
+            for g in grids:
                 keys = list(g)
                 cells += [dict(zip(keys, combo, strict=True)) for combo in itertools.product(
                     *(g[k] for k in keys))]  # fmt: skip
@@ -284,19 +324,19 @@ class Design:
     def load(cls, path: str | os.PathLike) -> Design:
         """Read a design file (``.yaml`` / ``.yml`` / ``.json``; safe loaders)."""
         path = Path(path)
-        text = path.read_text(encoding="utf-8")
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"{path}: not a valid YAML design: {exc}") from None
-        elif path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
+        suffix = path.suffix.lower()
+        if suffix not in (".yaml", ".yml", ".json"):
             raise ConfigError(f"{path}: unknown design format {path.suffix!r}; use .yaml or .json")
-        data = dict(data or {})
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the design file: {exc}") from None
+        data = loads(text, "json" if suffix == ".json" else "yaml", path)
+        if data is None:
+            raise ConfigError(f"{path}: the design file is empty")
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: a design file holds a mapping, got {type(data).__name__}")
+        data = dict(data)
         data.setdefault("name", path.stem)
         return cls.from_dict(data)
 

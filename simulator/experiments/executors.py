@@ -22,16 +22,48 @@ import concurrent.futures as cf
 import contextlib
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 
 from .runfns import SweepError
 from .runner import RunTask, execute
 
-__all__ = ["SEQUENTIAL_MAX"]
+__all__ = ["MAX_WORKERS_PER_CORE", "SEQUENTIAL_MAX", "check_workers"]
 
 SEQUENTIAL_MAX = 4
 """Sweeps with at most this many runs to do run in this process by default."""
+MAX_WORKERS_PER_CORE = 4
+"""Local worker processes allowed per core (more only thrash the machine)."""
+
+
+def check_workers(workers: int | None) -> int | None:
+    """``workers`` if it is None or an integer in 1..(4 x cores), else a one-line
+    ValueError naming ``workers`` and what is allowed."""
+    if workers is None:
+        return None
+    top = MAX_WORKERS_PER_CORE * (os.cpu_count() or 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= top:
+        raise ValueError(
+            f"workers: must be an integer from 1 to {top} ({MAX_WORKERS_PER_CORE} per core on "
+            f"this machine; omit it for one per core), got {workers!r}"
+        )
+    return workers
+
+
+def _watch_parent(parent: int, every_s: float = 0.5) -> None:
+    """A pool worker's initializer: a daemon thread that ends this process when
+    its parent (the sweep) is gone, e.g. after ``kill -9``, so that no orphan
+    keeps running runs and writing shards."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(every_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="vickreyfeedback-parent-watch", daemon=True).start()
 
 
 class _Sequential(cf.Executor):
@@ -52,7 +84,7 @@ def _executor(spec, n_todo: int, workers: int | None, max_tasks: int):
     """(executor, ``close(interrupted)`` or None, label)."""
     if isinstance(spec, cf.Executor):
         return spec, None, type(spec).__name__
-    n = int(workers or os.cpu_count() or 1)
+    n = int(check_workers(workers) or os.cpu_count() or 1)
     if spec is None:
         spec = "sequential" if n_todo <= SEQUENTIAL_MAX or n == 1 else "process"
     if spec == "sequential":
@@ -61,8 +93,9 @@ def _executor(spec, n_todo: int, workers: int | None, max_tasks: int):
         import multiprocessing as mp
 
         pool = cf.ProcessPoolExecutor(
-            max_workers=n, mp_context=mp.get_context("spawn"), max_tasks_per_child=max_tasks
-        )
+            max_workers=n, mp_context=mp.get_context("spawn"), max_tasks_per_child=max_tasks,
+            initializer=_watch_parent, initargs=(os.getpid(),),
+        )  # fmt: skip
 
         def close_pool(interrupted: bool) -> None:
             # after Ctrl-C do not wait for the runs in flight (they were interrupted too)
@@ -90,7 +123,10 @@ def _executor(spec, n_todo: int, workers: int | None, max_tasks: int):
                 cluster.close()
 
             return client.get_executor(), close, f"local-dask x{n}"
-        client = Client(spec)
+        try:
+            client = Client(spec, timeout=10)
+        except (OSError, TimeoutError) as exc:
+            raise SweepError(f"scheduler: cannot reach the Dask scheduler {spec}: {exc}") from None
         return client.get_executor(), lambda interrupted: client.close(), f"dask {spec}"
     raise ValueError(
         f"executor: expected 'sequential', 'process', 'local-dask', a Dask scheduler address "
@@ -142,7 +178,7 @@ def _map(ex: cf.Executor, tasks: Iterable[RunTask], limit: Callable[[], int]) ->
                     break
                 try:
                     pending[ex.submit(execute, task)] = task
-                except cf.process.BrokenProcessPool as exc:  # died before we saw a result
+                except BrokenProcessPool as exc:  # died before we saw a result
                     raise _worker_died(exc) from exc
             if not pending:
                 return
@@ -151,7 +187,7 @@ def _map(ex: cf.Executor, tasks: Iterable[RunTask], limit: Callable[[], int]) ->
                 task = pending.pop(fut)
                 try:
                     yield fut.result()
-                except cf.process.BrokenProcessPool as exc:
+                except BrokenProcessPool as exc:
                     raise _worker_died(exc) from exc
                 except cf.CancelledError:
                     continue

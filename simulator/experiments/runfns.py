@@ -20,13 +20,28 @@ from typing import Any
 
 from ..market.config import MarketConfig
 
-__all__ = ["DEFAULT_RUN_FN", "SweepError", "market_with_efficiency", "run_market"]
+__all__ = [
+    "DEFAULT_RUN_FN",
+    "PROJECT_RUN_FNS",
+    "SweepError",
+    "market_with_efficiency",
+    "run_market",
+]
 
 DEFAULT_RUN_FN = "simulator.sweeps:run_market"
 """The default run function's name; part of every run key (keep it as written)."""
 STORED_MODULE = "simulator.sweeps"
 """The module name the run functions defined here are stored under (their
 names from before the sub-packages, so that existing stores resume)."""
+
+
+PROJECT_RUN_FNS = (
+    DEFAULT_RUN_FN,
+    f"{STORED_MODULE}:market_with_efficiency",
+    "simulator.analysis.claims:train_arm",
+)
+"""The run functions a design file may name (any other must be named by the
+caller: a design file holds data, never code)."""
 
 
 class SweepError(RuntimeError):

@@ -13,9 +13,12 @@ always has the same key, which is how a rerun knows what is done.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -26,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..files import atomic_write
+from ..files import atomic_write, sha256_of
 from ..market.config import MarketConfig
 from ..market.results import HEADLINES, jsonable
 from .changes import _flatten
@@ -52,6 +55,8 @@ class RunTask:
     tables: tuple[str, ...]
     design: str
     run_params: Mapping[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None
+    store_id: str = ""
 
 
 def run_key(
@@ -86,28 +91,37 @@ def _key_form(x: Any) -> Any:
     return x
 
 
+class RunTimeout(Exception):
+    """A run that took longer than the sweep's ``timeout``."""
+
+
 def execute(task: RunTask) -> dict:
     """Run one task in a worker, write its shards, return a small receipt.
 
-    An exception from the run is recorded (status ``"error"``, the error and
-    its traceback) rather than raised, so one bad run never stops a sweep.
+    An exception from the run (``SystemExit`` included, and a run past the
+    task's ``timeout_s``) is recorded (status ``"error"``, the error and its
+    traceback) rather than raised, so one bad run never stops a sweep.
+    ``KeyboardInterrupt`` is not caught: Ctrl-C stops the sweep.
     """
     t0 = time.perf_counter()
     summary: dict[str, Any] = {}
     frames: dict[str, pd.DataFrame] = {}
     error = tb = None
     try:
+        fn = _resolve(task.run_fn)
         cfg = MarketConfig.from_dict(task.config)
-        out = _resolve(task.run_fn)(cfg, **task.run_params)
-        summary = dict(getattr(out, "summary", out))
+        with _deadline(task.timeout_s):
+            out = fn(cfg, **task.run_params)
+        summary = _summary_of(out, task.run_fn)
         for t in task.tables:
             frame = getattr(out, _RESULT_TABLE[t], None)
             if isinstance(frame, pd.DataFrame):
                 frames[t] = frame
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+    except (Exception, SystemExit) as exc:
+        error = f"{type(exc).__name__}: {exc}".strip()
         tb = traceback.format_exc()
         frames = {}
+        summary = {}
     row = _row(task, summary, error, tb, time.perf_counter() - t0)
     store = Path(task.store)
     files = {}
@@ -127,6 +141,49 @@ def execute(task: RunTask) -> dict:
         "files": files,
         "tables": list(task.tables),  # asked for, whether or not the run function gave them
     }
+
+
+def _summary_of(out: Any, run_fn: str) -> dict[str, Any]:
+    """The summary of a run function's result: its ``summary`` mapping or the
+    mapping it returned, with string keys and scalar values."""
+    summary = getattr(out, "summary", out)
+    if not isinstance(summary, Mapping):
+        raise TypeError(
+            f"run function {run_fn} returned {type(out).__name__}; expected a result with a "
+            "summary mapping, or a mapping"
+        )
+    bad = [k for k, v in summary.items() if not isinstance(k, str) or not _is_scalar(v)]
+    if bad:
+        raise TypeError(
+            f"run function {run_fn}: summary values must be numbers, strings, booleans or "
+            f"None under string keys; not so for {', '.join(map(repr, bad[:5]))}"
+        )
+    return dict(summary)
+
+
+def _is_scalar(v: Any) -> bool:
+    return v is None or isinstance(v, bool | int | float | str | np.number | np.bool_)
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float | None):
+    """Raise :class:`RunTimeout` in this thread after ``seconds`` (SIGALRM; only
+    in a process's main thread, where pool workers and the sequential executor
+    run; elsewhere, e.g. in Dask worker threads, the run has no deadline)."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ring(signum, frame):
+        raise RunTimeout(f"the run took longer than the timeout of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _row(task: RunTask, summary: dict, error, tb, elapsed: float) -> pd.DataFrame:
@@ -155,6 +212,7 @@ def _row(task: RunTask, summary: dict, error, tb, elapsed: float) -> pd.DataFram
         traceback=tb,
         elapsed_s=float(elapsed),
         run_fn=task.run_fn,
+        store_id=task.store_id,
         config_json=json.dumps(jsonable(cfg), sort_keys=True),
     )
     if task.run_params:
@@ -172,9 +230,4 @@ def _write(store: Path, rel: str, frame: pd.DataFrame) -> dict[str, Any]:
     path = store / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
-    return {"sha256": _sha256(path), "bytes": path.stat().st_size}
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+    return {"sha256": sha256_of(path), "bytes": path.stat().st_size}

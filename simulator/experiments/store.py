@@ -25,11 +25,11 @@ Columns of ``runs/*.parquet`` (and of :func:`load_results`):
 
 * ``run_key``, ``cell`` (index of the cell in its design), ``replication``,
   ``seed``, ``status`` (``"ok"`` or ``"error"``), ``error`` and ``traceback``
-  (None when ok), ``elapsed_s`` (wall time of the run; the only column that
-  differs between two executions of the same run), ``run_fn``,
-  ``run_params_json`` (the run function's parameters as JSON; only for runs
-  that have some), ``design``
-  (the design's name);
+  (None when ok), ``elapsed_s`` (wall time of the run; with ``store_id``, the
+  store's identity, the only columns that differ between two executions of
+  the same run), ``run_fn``, ``run_params_json`` (the run function's
+  parameters as JSON; only for runs that have some), ``design`` (the
+  design's name);
 * every ``MarketConfig`` field, dicts flattened to dotted columns
   (``cost.median``, ``mix.spammer``, ``strategies.learning``,
   ``mechanism_params.price``); ``difficulty`` as a JSON list; and
@@ -54,20 +54,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import uuid
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from ..files import atomic_write_text
+from ..files import atomic_write_text, sha256_of
+from ..market.config import MarketConfig
 from ..market.results import jsonable
 from .changes import _FIELDS, _field_order
 from .design import Design
 from .runfns import SweepError
-from .runner import TABLES, _sha256
+from .runner import TABLES, run_key
 
-__all__ = ["factors", "load_results", "verify_store"]
+__all__ = ["factors", "is_store", "load_results", "verify_store"]
 
 SCHEMA_VERSION = 1
 
@@ -86,12 +89,16 @@ class _Store:
     ) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         meta = self.read_meta()
+        changed = "store_id" not in meta
+        meta.setdefault("store_id", uuid.uuid4().hex)
         entry = {"name": design.name, "spec": design.spec, "factors": list(design.factors),
                  "run_fn": run_fn, "tables": list(tables)}  # fmt: skip
         if run_params:
             entry["run_params"] = jsonable(dict(run_params))
         if entry not in meta["designs"]:
             meta["designs"].append(entry)
+            changed = True
+        if changed:
             atomic_write_text(self.meta, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
     @contextlib.contextmanager
@@ -124,33 +131,74 @@ class _Store:
             d = self.path / sub
             if d.is_dir():
                 for tmp in d.glob(".*.tmp"):
-                    with contextlib.suppress(FileNotFoundError):
-                        tmp.unlink()
+                    if _TMP_RE.match(tmp.name):  # ours (files.atomic_write); others untouched
+                        with contextlib.suppress(FileNotFoundError):
+                            tmp.unlink()
 
     def read_meta(self) -> dict:
         if self.meta.exists():
-            meta = json.loads(self.meta.read_text())
+            try:
+                meta = json.loads(self.meta.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise SweepError(
+                    f"{self.meta}: not a valid store description ({exc}); restore it from a "
+                    "backup, or move the store aside and sweep into a new one"
+                ) from None
+            if not isinstance(meta, dict) or not isinstance(meta.get("designs"), list):
+                raise SweepError(f"{self.meta}: not a store description (no list of designs)")
             if meta.get("schema") != SCHEMA_VERSION:
                 raise SweepError(
-                    f"{self.path}: store schema {meta.get('schema')!r} is not the supported "
+                    f"{self.meta}: store schema {meta.get('schema')!r} is not the supported "
                     f"{SCHEMA_VERSION}"
                 )
             return meta
         return {"schema": SCHEMA_VERSION, "designs": []}
 
+    def store_id(self) -> str:
+        """This store's identity (made when it is first registered): every run row
+        carries it, so a shard copied in from another store is told apart."""
+        return str(self.read_meta().get("store_id", ""))
+
+    def quarantine(self, path: Path, why: str) -> None:
+        """Move a file that is in the way to ``quarantine/`` (never delete it)."""
+        rel = path.relative_to(self.path)
+        target = self.path / "quarantine" / rel
+        n = 1
+        while target.exists():
+            target = self.path / "quarantine" / rel.parent / f"{rel.name}.{n}"
+            n += 1
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        warnings.warn(
+            f"{self.path}: moved {rel} to {target.relative_to(self.path)}: {why}", stacklevel=4
+        )
+
     def entries(self) -> dict[str, dict]:
-        """The manifest, last line per key wins; a torn last line is ignored."""
+        """The manifest, last line per key wins; a torn last line is ignored, and
+        a line that is not a receipt of this store's layout (a key that is not a
+        run key, a file outside the store's run shards) is left out with a warning."""
         out: dict[str, dict] = {}
         if not self.manifest.exists():
             return out
-        with open(self.manifest, encoding="utf-8") as fh:
-            for line in fh:
+        bad: list[int] = []
+        with open(self.manifest, encoding="utf-8", errors="replace") as fh:
+            for number, line in enumerate(fh, 1):
                 try:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
-                    continue  # a line cut short by a kill
-                if isinstance(entry, dict) and "key" in entry and "files" in entry:
+                    if line.endswith("\n"):
+                        bad.append(number)  # a torn last line has no newline: not reported
+                    continue
+                if _valid_entry(entry):
                     out[entry["key"]] = entry
+                else:
+                    bad.append(number)
+        if bad:
+            warnings.warn(
+                f"{self.manifest}: {len(bad)} line(s) are not run receipts and are left out "
+                f"(first: line {bad[0]}); their runs count as not stored",
+                stacklevel=3,
+            )
         return out
 
     def append(self, receipts: Sequence[dict]) -> None:
@@ -174,15 +222,17 @@ class _Store:
                 return f"{rel} is missing"
             if path.stat().st_size != info["bytes"]:
                 return f"{rel} has {path.stat().st_size} bytes, the manifest says {info['bytes']}"
-            if _sha256(path) != info["sha256"]:
+            if sha256_of(path) != info["sha256"]:
                 return f"{rel} does not match its checksum"
         return None
 
     def recover(self, known: Mapping[str, dict]) -> tuple[list[dict], list[str]]:
         """Index run shards that are on disk but not in the manifest.
 
-        Returns the receipts of readable ones and the names of unreadable ones
-        (which are deleted, so that they are rerun).
+        Returns the receipts of the shards that are this store's runs, and the
+        names of the files found in the way (unreadable, not named by a run key,
+        written by another store, or not matching their own config), which are
+        moved to ``quarantine/`` with a warning (never deleted) and so rerun.
         """
         import pyarrow.parquet as pq
 
@@ -190,35 +240,92 @@ class _Store:
         found, bad = [], []
         if not runs.is_dir():
             return found, bad
+        me = self.store_id()
         for path in sorted(runs.glob("*.parquet")):
             key = path.stem
             if key in known:
                 continue
-            try:
-                row = pq.read_table(path).to_pandas()
-                files = {f"runs/{key}.parquet": None}
-                for t in TABLES:
-                    p = self.path / t / f"{key}.parquet"
-                    if p.exists():
-                        pq.read_table(p)
-                        files[f"{t}/{key}.parquet"] = None
-                if len(row) != 1 or row.run_key.iloc[0] != key:
-                    raise ValueError("not one row for its key")
-            except Exception:
-                bad.append(f"runs/{key}.parquet")
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+            why = None
+            if not KEY_RE.match(key):
+                why = "its name is not a run key, so it is not a shard of this store"
+            else:
+                try:
+                    row = pq.read_table(path).to_pandas()
+                    if len(row) != 1 or row.run_key.iloc[0] != key:
+                        raise ValueError("not one row for its key")
+                    r = row.iloc[0]
+                    other = r.get("store_id")
+                    if isinstance(other, str) and other and other != me:
+                        why = "it was written by another store"
+                    elif _key_of(r) != key:
+                        why = "its key does not match its config and run function"
+                    files = {f"runs/{key}.parquet": None}
+                    for t in TABLES:
+                        p = self.path / t / f"{key}.parquet"
+                        if p.exists():
+                            pq.read_table(p)
+                            files[f"{t}/{key}.parquet"] = None
+                except Exception as exc:
+                    why = f"it cannot be read as a run shard ({type(exc).__name__})"
+            if why is not None:
+                bad.append(f"runs/{path.name}")
+                self.quarantine(path, why)
                 continue
-            r = row.iloc[0]
             found.append({
                 "key": key, "cell": int(r.cell), "replication": int(r.replication),
                 "seed": int(r.seed), "status": str(r.status),
                 "error": None if pd.isna(r.error) else str(r.error),
                 "elapsed_s": float(r.elapsed_s), "recovered": True,
-                "files": {rel: {"sha256": _sha256(self.path / rel),
+                "files": {rel: {"sha256": sha256_of(self.path / rel),
                                 "bytes": (self.path / rel).stat().st_size} for rel in files},
             })  # fmt: skip
         return found, bad
+
+
+KEY_RE = re.compile(r"^[0-9a-f]{20}$")
+"""A run key: 20 lowercase hex digits (:func:`~simulator.experiments.runner.run_key`)."""
+_TMP_RE = re.compile(r"^\.[0-9a-f]{20}\.parquet\.[A-Za-z0-9_]+\.tmp$")
+"""A shard's temporary name while it is written (:func:`simulator.files.atomic_write`)."""
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _valid_entry(entry: object) -> bool:
+    """A manifest line of this layout: a run key, and only that run's shard
+    paths (never a path outside the store) with a SHA-256 and a size."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+        return False
+    key, files = entry["key"], entry.get("files")
+    if not KEY_RE.match(key) or not isinstance(files, dict) or f"runs/{key}.parquet" not in files:
+        return False
+    allowed = {f"{t}/{key}.parquet" for t in ("runs", *TABLES)}
+    for rel, info in files.items():
+        if rel not in allowed or not isinstance(info, dict):
+            return False
+        if not isinstance(info.get("sha256"), str) or not _SHA_RE.match(info["sha256"]):
+            return False
+        size = info.get("bytes")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            return False
+    return entry.get("status") in ("ok", "error") and all(
+        isinstance(entry.get(k), int) and not isinstance(entry.get(k), bool)
+        for k in ("cell", "replication", "seed")
+    )
+
+
+def _key_of(row: pd.Series) -> str | None:
+    """The run key a stored row's own config, run function and parameters give."""
+    try:
+        cfg = MarketConfig.from_dict(json.loads(row["config_json"]))
+        params_json = row.get("run_params_json")
+        params = json.loads(params_json) if isinstance(params_json, str) else {}
+        return run_key(cfg, str(row["run_fn"]), params)
+    except Exception:
+        return None
+
+
+def is_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a results store (its sweep.json, manifest or runs/)."""
+    return _Store(path).exists()
 
 
 def verify_store(store: str | os.PathLike) -> dict[str, str]:
@@ -246,7 +353,6 @@ def load_results(
         SweepError: for a directory that is not a store, or corrupted shards
             (naming them; rerun the sweep to repair them).
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     if table not in ("runs", *TABLES):
@@ -281,7 +387,7 @@ def load_results(
     run_tables = [pq.read_table(st.path / "runs" / f"{k}.parquet") for k in keys]
     if not run_tables:
         return pd.DataFrame()
-    runs = pa.concat_tables(run_tables, promote_options="permissive").to_pandas()
+    runs = _concat(run_tables, st.path)
     runs = runs.sort_values(["design", "cell", "replication", "run_key"], ignore_index=True)
     runs = runs[_column_order(runs.columns)]
     if table == "runs":
@@ -301,8 +407,33 @@ def load_results(
     return ident.reset_index().merge(out, on="run_key", how="right")
 
 
+def _concat(tables: list, where: Path) -> pd.DataFrame:
+    """One frame of the run rows; a column whose type differs between runs (a
+    run function that returns a number in one run and a string in another) is
+    kept as Python objects, with a warning naming it, rather than failing."""
+    import pyarrow as pa
+
+    try:
+        return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        frames = [t.to_pandas() for t in tables]
+        types: dict[str, set] = {}
+        for t in tables:
+            for f in t.schema:
+                types.setdefault(f.name, set()).add(str(f.type))
+        mixed = sorted(c for c, ts in types.items() if len(ts - {"null"}) > 1)
+        warnings.warn(
+            f"{where}: column(s) {', '.join(mixed)} hold values of different types in "
+            "different runs; they are read as Python objects",
+            stacklevel=3,
+        )
+        return pd.concat(frames, ignore_index=True)
+
+
 _ID_COLUMNS = ("run_key", "design", "cell", "replication", "seed", "status")
-_TAIL_COLUMNS = ("error", "traceback", "elapsed_s", "run_fn", "run_params_json", "config_json")
+_TAIL_COLUMNS = (
+    "error", "traceback", "elapsed_s", "run_fn", "run_params_json", "store_id", "config_json",
+)  # fmt: skip
 
 
 def _column_order(columns) -> list[str]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -38,8 +39,8 @@ import pandas as pd
 from ..market.config import ConfigError, MarketConfig
 from .changes import _show
 from .design import Design, DesignLike, _as_design
-from .executors import SEQUENTIAL_MAX, _executor, _limit, _map
-from .runfns import SweepError, _fn_name
+from .executors import SEQUENTIAL_MAX, _executor, _limit, _map, check_workers
+from .runfns import PROJECT_RUN_FNS, SweepError, _fn_name
 from .runner import TABLES, RunTask, run_key
 from .store import _Store, load_results
 
@@ -93,6 +94,7 @@ def sweep(
     retry_failed: bool = False,
     progress: bool = False,
     max_tasks_per_child: int = 200,
+    timeout: float | None = None,
 ) -> SweepOutcome:
     """Run every (cell, replication) of ``design`` not yet in ``store``.
 
@@ -120,6 +122,9 @@ def sweep(
         retry_failed: also rerun stored runs whose status is ``"error"``.
         progress: show a progress bar (runs done / failed / ETA).
         max_tasks_per_child: runs per pool worker before it is replaced.
+        timeout: seconds a run may take; a run past it is stored as failed
+            (``RunTimeout``) and the sweep goes on. Enforced in pool workers and
+            in this process (SIGALRM), not inside Dask worker threads.
 
     Returns:
         a :class:`SweepOutcome`; ``outcome.results()`` loads the table.
@@ -136,19 +141,40 @@ def sweep(
     bad = sorted(set(tables) - set(TABLES))
     if bad or "rounds" not in tables:
         raise ValueError(f"tables: must include 'rounds' and be among {TABLES}, got {tables}")
-    fn = _fn_name(run_fn if run_fn is not None else design.run_fn)
+    check_workers(workers)
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout) or timeout <= 0
+    ):  # fmt: skip
+        raise ValueError(f"timeout: must be a number of seconds > 0, got {timeout!r}")
+    fn = _fn_name(run_fn if run_fn is not None else _design_run_fn(design))
     params = dict(design.run_params if run_params is None else run_params)
     if not all(isinstance(k, str) and k.isidentifier() for k in params):
         raise ValueError(f"run_params: must map keyword names to values, got {params!r}")
     st = _Store(Path(store).resolve())  # workers elsewhere need the absolute path
     with st.lock():
         return _sweep(design, st, fn, params, tables, executor, workers, retry_failed, progress,
-                      max_tasks_per_child, t0)  # fmt: skip
+                      max_tasks_per_child, t0, timeout)  # fmt: skip
+
+
+def _design_run_fn(design: Design) -> str | None:
+    """The run function a design names, if it is one of the project's: a design
+    (file) holds data, never code, so any other function must be named by the
+    caller (``sweep(run_fn=...)``, ``--run-fn``), where it is visibly code."""
+    if design.run_fn is None or design.run_fn in PROJECT_RUN_FNS:
+        return design.run_fn
+    raise SweepError(
+        f"design {design.name!r}: run_fn {design.run_fn!r} is not one of the project's run "
+        f"functions ({', '.join(PROJECT_RUN_FNS)}); a design file holds data, never code, so "
+        "name any other run function yourself: --run-fn on the command line, or "
+        "sweep(..., run_fn=...) in Python"
+    )
 
 
 def _sweep(design, st, fn, params, tables, executor, workers, retry_failed, progress, max_tasks,
-           t0):  # fmt: skip
+           t0, timeout):  # fmt: skip
     st.register(design, fn, tables, params)
+    sid = st.store_id()
     st.clean_temp()
 
     entries = st.entries()
@@ -183,6 +209,9 @@ def _sweep(design, st, fn, params, tables, executor, workers, retry_failed, prog
         if why is not None:
             repaired += 1
             warnings.warn(f"{st.path}: run {key} {why}; running it again", stacklevel=3)
+            for rel in entry["files"]:  # what is left of it is kept, out of the way
+                if (st.path / rel).exists():
+                    st.quarantine(st.path / rel, f"run {key} {why}")
             to_run.add(key)
         elif entry["status"] == "error":
             if retry_failed:
@@ -200,7 +229,7 @@ def _sweep(design, st, fn, params, tables, executor, workers, retry_failed, prog
         for (cell, rep, cfg), key in zip(design.runs(), keys, strict=True):
             if key in to_run:
                 yield RunTask(key, cell, rep, cfg.to_dict(), str(st.path), fn, tables,
-                              design.name, params)  # fmt: skip
+                              design.name, params, timeout, sid)  # fmt: skip
 
     bar = None
     if progress:

@@ -20,7 +20,8 @@ checks are in :mod:`simulator.market.validation`, the file formats in
 allowed range, e.g. ``"budget: must be > 0 and finite, got -5"``.
 :meth:`MarketConfig.save` and :meth:`MarketConfig.load` store a config as
 YAML, TOML or JSON (chosen by the file's suffix) and round-trip it exactly.
-Files are read with safe parsers only (``yaml.safe_load``, ``tomllib``,
+Files are read with safe parsers only (YAML 1.2 core schema via
+:func:`simulator.market.formats.load_yaml`, ``tomllib``,
 ``json``): a config file can hold data, never code.
 
 Where the defaults come from
@@ -65,6 +66,7 @@ Encoding in files
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 import os
@@ -91,6 +93,7 @@ from .validation import (
     _int,
     _plain_mapping,
     _shares,
+    _typed_params,
 )
 
 __all__ = [
@@ -112,6 +115,14 @@ QUALITY_SCORES = ("accuracy", "informativeness")
 ANNOTATOR_KINDS = KINDS
 """Annotator types that ``mix`` shares out."""
 
+MAX_ANNOTATORS = 2_000_000
+"""The largest crowd a config may ask for (real crowds: 10^5-10^6 workers)."""
+MAX_BIDDERS_PER_TASK = 10_000
+MAX_TASKS_PER_ROUND = 10_000_000
+MAX_BIDS_PER_ROUND = 100_000_000
+"""tasks_per_round x bidders_per_task: one round's bid arrays must fit in memory."""
+MAX_ENTRY_RATE = 100_000
+"""New annotators expected per round."""
 _COST_KEYS = {"lognormal": ("median", "sigma"), "uniform": ("low", "high")}
 _QUALITY_KEYS = {"beta": ("a", "b")}
 _INF_STRINGS = ("inf", "+inf", "infinity", "+infinity")
@@ -318,14 +329,21 @@ class MarketConfig:
                 f"mechanism: unknown mechanism {self.mechanism!r}; "
                 f"known mechanisms: {', '.join(mechanisms.available())}"
             )
-        put("mechanism_params", _plain_mapping("mechanism_params", self.mechanism_params))
+        put(
+            "mechanism_params",
+            _typed_params(
+                "mechanism_params",
+                _plain_mapping("mechanism_params", self.mechanism_params),
+                type(mechanisms.get(self.mechanism)),
+            ),
+        )
         try:
             mechanisms.get(self.mechanism, **self.mechanism_params)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"mechanism_params: invalid for {self.mechanism!r}: {exc}") from None
 
         # the population
-        put("n_annotators", _int("n_annotators", self.n_annotators, lo=1))
+        put("n_annotators", _int("n_annotators", self.n_annotators, lo=1, hi=MAX_ANNOTATORS))
         put("cost", _distribution("cost", self.cost, _COST_KEYS))
         put("quality", _distribution("quality", self.quality, _QUALITY_KEYS))
         put("correlation", _float("correlation", self.correlation, lo=-1.0, hi=1.0))
@@ -349,10 +367,27 @@ class MarketConfig:
                         f"{fname}: unknown strategy name(s) {', '.join(map(repr, unknown))}; "
                         f"known strategies: {', '.join(sorted(known))}"
                     )
-        put("capacity", _int("capacity", self.capacity, lo=1))
+            registry = importlib.import_module("agents.strategies")
+            if hasattr(registry, "strategy_class"):
+                params = {
+                    name: _typed_params(
+                        f"strategy_params.{name}", value, registry.strategy_class(name)
+                    )
+                    for name, value in params.items()
+                }
+                for name, value in params.items():
+                    try:
+                        registry.get(name, **value)
+                    except (TypeError, ValueError) as exc:
+                        raise ConfigError(f"strategy_params.{name}: {exc}") from None
+                put("strategy_params", params)
+        put("capacity", _int("capacity", self.capacity, lo=1, hi=1_000_000))
 
         # the auction and the buyer
-        put("bidders_per_task", _int("bidders_per_task", self.bidders_per_task, lo=1))
+        put(
+            "bidders_per_task",
+            _int("bidders_per_task", self.bidders_per_task, lo=1, hi=MAX_BIDDERS_PER_TASK),
+        )
         put("k", _int("k", self.k, lo=1))
         if self.k > self.n_annotators:
             raise ConfigError(f"k: must be <= n_annotators ({self.n_annotators}), got k = {self.k}")
@@ -368,9 +403,18 @@ class MarketConfig:
             _float("reserve", reserve, lo=0.0, finite=False, allowed=">= 0 (inf allowed)"),
         )
         put("budget", _float("budget", self.budget, lo=0.0, lo_open=True, allowed="> 0 and finite"))
-        put("tasks_per_round", _int("tasks_per_round", self.tasks_per_round, lo=1))
-        put("rounds", _int("rounds", self.rounds, lo=1, optional=True))
-        put("n_tasks", _int("n_tasks", self.n_tasks, lo=1, optional=True))
+        put(
+            "tasks_per_round",
+            _int("tasks_per_round", self.tasks_per_round, lo=1, hi=MAX_TASKS_PER_ROUND),
+        )
+        if self.tasks_per_round * self.bidders_per_task > MAX_BIDS_PER_ROUND:
+            raise ConfigError(
+                f"tasks_per_round: times bidders_per_task must be at most {MAX_BIDS_PER_ROUND:,} "
+                f"bids per round (memory), got {self.tasks_per_round:,} x "
+                f"{self.bidders_per_task:,}"
+            )
+        put("rounds", _int("rounds", self.rounds, lo=1, hi=10_000_000, optional=True))
+        put("n_tasks", _int("n_tasks", self.n_tasks, lo=1, hi=1_000_000_000, optional=True))
 
         # the tasks and the labels
         put("task_source", _choice("task_source", self.task_source, TASK_SOURCES))
@@ -392,10 +436,10 @@ class MarketConfig:
 
         # dynamics and bookkeeping
         put("bid_cost", _float("bid_cost", self.bid_cost, lo=0.0))
-        put("exit_after", _int("exit_after", self.exit_after, lo=0))
-        put("entry_rate", _float("entry_rate", self.entry_rate, lo=0.0))
-        put("incentive_sample", _int("incentive_sample", self.incentive_sample, lo=0))
-        put("seed", _int("seed", self.seed, lo=0))
+        put("exit_after", _int("exit_after", self.exit_after, lo=0, hi=10_000_000))
+        put("entry_rate", _float("entry_rate", self.entry_rate, lo=0.0, hi=float(MAX_ENTRY_RATE)))
+        put("incentive_sample", _int("incentive_sample", self.incentive_sample, lo=0, hi=100_000))
+        put("seed", _int("seed", self.seed, lo=0, hi=2**63 - 1))
 
     def __hash__(self) -> int:
         # consistent with ==: equal values (1 == 1.0 == True, -0.0 == 0.0) hash alike
@@ -464,15 +508,30 @@ class MarketConfig:
             ConfigError: for an unknown suffix, a file that does not parse
                 (including YAML tags that would build Python objects), or an
                 invalid config.
-            FileNotFoundError: if ``path`` does not exist.
+            A missing, unreadable or empty file is a ConfigError too, naming it.
         """
         path = Path(path)
-        data = loads(path.read_text(encoding="utf-8"), format_of(path), path)
-        if data is None:
-            data = {}
+        fmt = format_of(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a directory, not a config file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
+        data = loads(text, fmt, path)
+        if data is None or data == {}:
+            raise ConfigError(
+                f"{path}: the config file is empty; write the fields to change (an empty "
+                "mapping `{}` is not a config either: omit --config for the defaults)"
+            )
         if not isinstance(data, Mapping):
             raise ConfigError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
 
 # --------------------------------------------------------------------- helpers

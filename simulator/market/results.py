@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..files import atomic_write
+from ..files import atomic_write, atomic_write_text, sha256_of
 from .config import MarketConfig
 from .model import MarketModel
 from .tasks import TaskSource
@@ -53,39 +54,81 @@ class SimulationResult:
     summary: dict = field(default_factory=dict)
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write metrics/labels/dataset as Parquet, summary.json and config.yaml.
+        """Write metrics/labels/dataset as Parquet, summary.json, config.yaml
+        and, last, ``checksums.json`` (each file's SHA-256 and size).
 
         Each file is written to a temporary name and renamed, so an interrupted
-        save never leaves a half-written file under the final name.
+        save never leaves a half-written file under the final name, and
+        :meth:`load` finds any file changed since.
         """
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         for name in TABLES:
             table: pd.DataFrame = getattr(self, name)
             atomic_write(out / f"{name}.parquet", lambda p, df=table: df.to_parquet(p, index=False))
-        atomic_write(
-            out / "summary.json",
-            lambda p: Path(p).write_text(
-                json.dumps(jsonable(self.summary), indent=2, sort_keys=True) + "\n"
-            ),
-        )
+        summary = json.dumps(jsonable(self.summary), indent=2, sort_keys=True) + "\n"
+        atomic_write_text(out / "summary.json", summary)
         self.config.save(out / "config.yaml")
+        sums = {f: {"sha256": sha256_of(out / f), "bytes": (out / f).stat().st_size}
+                for f in _FILES}  # fmt: skip
+        atomic_write_text(out / CHECKSUMS, json.dumps(sums, indent=2, sort_keys=True) + "\n")
         return out
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> SimulationResult:
-        """Read a result written by :meth:`save`."""
+        """Read a result written by :meth:`save`, checking every file against
+        ``checksums.json`` first.
+
+        Raises:
+            ValueError: one line naming the file that is missing, not a file,
+                or changed since it was saved (a result saved before checksums
+                existed is read with a warning).
+        """
         d = Path(directory)
-        missing = [
-            f
-            for f in (*(f"{t}.parquet" for t in TABLES), "summary.json", "config.yaml")
-            if not (d / f).exists()
-        ]
-        if missing:
-            raise FileNotFoundError(f"{d} is not a saved result: missing {', '.join(missing)}")
+        if not d.is_dir():
+            raise ValueError(f"{d}: not a saved result (not a directory)")
+        for f in _FILES:
+            if not (d / f).is_file():
+                raise ValueError(
+                    f"{d}: not a saved result: {f} is "
+                    f"{'not a file' if (d / f).exists() else 'missing'}"
+                )
+        sums = _read_checksums(d)
+        if sums is None:
+            warnings.warn(
+                f"{d}: saved without checksums (an older version); its files are not verified",
+                stacklevel=2,
+            )
+        else:
+            for f in _FILES:
+                want, path = sums.get(f), d / f
+                if not isinstance(want, dict) or path.stat().st_size != want.get("bytes") or (
+                    sha256_of(path) != want.get("sha256")
+                ):  # fmt: skip
+                    raise ValueError(
+                        f"{path}: changed since the result was saved (size or checksum differ "
+                        f"from {CHECKSUMS}); the result cannot be trusted"
+                    )
         tables = {t: pd.read_parquet(d / f"{t}.parquet") for t in TABLES}
-        summary = json.loads((d / "summary.json").read_text())
+        summary = json.loads((d / "summary.json").read_text(encoding="utf-8"))
         return cls(config=MarketConfig.load(d / "config.yaml"), summary=summary, **tables)
+
+
+CHECKSUMS = "checksums.json"
+_FILES = (*(f"{t}.parquet" for t in TABLES), "summary.json", "config.yaml")
+
+
+def _read_checksums(d: Path) -> dict | None:
+    path = d / CHECKSUMS
+    if not path.exists():
+        return None
+    try:
+        sums = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ValueError(f"{path}: not a valid checksum file") from None
+    if not isinstance(sums, dict):
+        raise ValueError(f"{path}: not a valid checksum file")
+    return sums
 
 
 def jsonable(x: Any) -> Any:

@@ -10,6 +10,7 @@ the population, Dawid-Skene against k) stay with the config.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Iterable, Mapping
@@ -31,8 +32,12 @@ def _is_number(x: object) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
-def _int(name: str, x: object, *, lo: int, optional: bool = False) -> int | None:
-    allowed = f"an integer >= {lo}" + (" or None" if optional else "")
+def _int(
+    name: str, x: object, *, lo: int, hi: int | None = None, optional: bool = False
+) -> int | None:
+    allowed = (f"an integer >= {lo}" if hi is None else f"an integer from {lo} to {hi:,}") + (
+        " or None" if optional else ""
+    )
     if optional and (x is None or (isinstance(x, str) and x.strip().lower() in _NONE_STRINGS)):
         return None
     if isinstance(x, numbers.Integral) and not isinstance(x, bool):
@@ -41,7 +46,7 @@ def _int(name: str, x: object, *, lo: int, optional: bool = False) -> int | None
         value = int(float(x))  # 100.0 from a YAML/TOML file
     else:
         raise ConfigError(f"{name}: must be {allowed}, got {x!r}")
-    if value < lo:
+    if value < lo or (hi is not None and value > hi):
         raise ConfigError(f"{name}: must be {allowed}, got {value}")
     return value
 
@@ -121,7 +126,27 @@ def _distribution(name: str, spec: object, kinds: dict[str, tuple[str, ...]]) ->
                 raise ConfigError(
                     f"{name}: {key} of a {dist!r} distribution must be > 0, got {out[key]:g}"
                 )
+    for key, top in _DIST_LIMITS.get(dist, {}).items():
+        if out[key] > top:
+            raise ConfigError(
+                f"{name}: {key} of a {dist!r} distribution must be <= {top:g} "
+                f"({_DIST_WHY[key]}), got {out[key]:g}"
+            )
     return out
+
+
+_DIST_LIMITS = {
+    "lognormal": {"median": 1e6, "sigma": 10.0},
+    "uniform": {"high": 1e6},
+    "beta": {"a": 1e6, "b": 1e6},
+}
+_DIST_WHY = {
+    "median": "a dollar cost per label",
+    "high": "a dollar cost per label",
+    "sigma": "wider spreads costs beyond what floating point and the equilibrium solver hold",
+    "a": "larger is a point mass in all but name",
+    "b": "larger is a point mass in all but name",
+}
 
 
 def _shares(name: str, spec: object, allowed: tuple[str, ...] | None = None) -> dict[str, float]:
@@ -152,6 +177,35 @@ def _difficulty(x: object) -> tuple[float, ...]:
     out = tuple(_float("difficulty", d, lo=0.0, hi=0.5) for d in levels)
     if not out:
         raise ConfigError("difficulty: must hold at least one level in [0, 0.5], got none")
+    return out
+
+
+def _typed_params(name: str, params: dict, cls: type) -> dict:
+    """``params`` for ``cls(**params)`` with each value checked against the type
+    of its default (a number default wants a number, kept as float; a string
+    wants a string; a bool a bool), so that ``"0.4"`` and ``0.4`` are never two
+    configs; a name ``cls`` does not take is refused, naming the ones it takes."""
+    sig = inspect.signature(cls.__init__).parameters
+    accepted = [p for p, v in sig.items() if p != "self" and v.kind is v.POSITIONAL_OR_KEYWORD]
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key not in accepted:
+            raise ConfigError(
+                f"{name}: unknown parameter {key!r}; it takes "
+                f"{', '.join(accepted) if accepted else 'no parameters'}"
+            )
+        default = sig[key].default
+        where = f"{name}.{key}"
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: must be true or false, got {value!r}")
+        elif _is_number(default):
+            if not _is_number(value) or not math.isfinite(float(value)):
+                raise ConfigError(f"{where}: must be a finite number, got {value!r}")
+            value = float(value) + 0.0
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"{where}: must be a string, got {value!r}")
+        out[key] = value
     return out
 
 

@@ -376,3 +376,27 @@ def test_equilibria_are_cached_on_disk_and_a_damaged_file_is_resolved(tmp_path, 
     with pytest.warns(UserWarning, match="unreadable cached equilibrium"):
         third = equilibrium_for(info)
     np.testing.assert_allclose(third.asks, first.asks)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "   ", " /tmp/x", "/tmp/x ", "relative/dir", "~nosuchuser_xyz/c", "/tmp/vf-cache",
+     "~/vf-cache", "/dev/null"],
+)  # fmt: skip
+@pytest.mark.parametrize("xdg", ["", "relative", "/tmp/xdg"])
+def test_the_solver_cache_root_follows_the_model_cache_rules(monkeypatch, value, xdg):
+    """agents and rlhf may not share a function (layering): the two cache roots
+    must still agree on every value, or both refuse it."""
+    from agents.solver.cache import cache_dir as solver_root
+    from rlhf.models import cache_dir as model_root
+
+    monkeypatch.setenv("VICKREYFEEDBACK_CACHE", value)
+    monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+    outcomes = []
+    for root in (solver_root, model_root):
+        try:
+            outcomes.append(root())
+        except ValueError as exc:
+            assert "VICKREYFEEDBACK_CACHE" in str(exc) and "\n" not in str(exc)
+            outcomes.append("refused")
+    assert outcomes[0] == outcomes[1]

@@ -3,14 +3,20 @@ SmolLM2 GGUF -> safetensors conversion with its atomic cache.
 
 Every test runs against a temporary cache (``VICKREYFEEDBACK_CACHE``), never the user's.
 The real GGUF model is loaded exactly once in this file (the ``smollm2`` fixture, ~20 s);
-the cache-mechanics tests stand a tiny model in for the GGUF loader.
+the cache-mechanics tests stand a tiny model in for the GGUF loader. There is no public way to
+make the loader cheap or to count its calls, so those tests monkeypatch the private GGUF
+readers (``_load_gguf_model``, ``_load_gguf_tokenizer``, ``_gguf_architecture``) and nothing
+else; everything else goes through the public API. Damaged caches: tests/rlhf/test_rlhf_attacks.py.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
+import shutil
 import time
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +28,18 @@ from rlhf import models
 from rlhf.models import ModelNotAvailable, load_policy, load_tokenizer
 
 SMOL = "smollm2-135m"
+MANIFEST = "cache-manifest.json"
+# the documented shape of load_policy("tiny"), which stands in for the GGUF model below
+TINY_ARCH = {
+    "model_type": "llama",
+    "num_hidden_layers": 2,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 49152,
+    "tie_word_embeddings": True,
+}
 MESSAGES = [{"role": "user", "content": "Write a short, friendly review of a coffee shop."}]
 
 
@@ -148,12 +166,17 @@ def test_tokenizer_settings_and_cache(tokenizer, model_cache):
     assert torch.equal(_chat_ids(again), _chat_ids(tokenizer))
 
 
-def test_pad_token_defaults_to_eos(tokenizer):
-    tok = load_tokenizer()
-    tok.pad_token = None
-    assert tok.pad_token is None
-    tok = models._prepare_tokenizer(tok)
+def test_pad_token_defaults_to_eos(tokenizer, monkeypatch, tmp_path):
+    # a GGUF tokenizer without a pad token gets eos as its pad token, and is cached so
+    no_pad = load_tokenizer()
+    no_pad.pad_token = None
+    assert no_pad.pad_token is None
+    monkeypatch.setattr(models, "_load_gguf_tokenizer", lambda: no_pad)
+    tok = load_tokenizer(cache=tmp_path)
     assert tok.pad_token == tok.eos_token and tok.pad_token_id == tok.eos_token_id
+    monkeypatch.setattr(models, "_load_gguf_tokenizer", _fail)
+    again = load_tokenizer(cache=tmp_path)
+    assert again.pad_token == again.eos_token == "<|im_end|>"
 
 
 # --------------------------------------------------------------------------- tiny policy
@@ -226,9 +249,24 @@ def fake_gguf(monkeypatch, tokenizer):
         calls.append("model")
         return load_policy("tiny")[0]
 
+    def architecture():
+        models.gguf_path()  # unavailable exactly when the real one is
+        return dict(TINY_ARCH)
+
     monkeypatch.setattr(models, "_load_gguf_model", load_model)
     monkeypatch.setattr(models, "_load_gguf_tokenizer", lambda: load_tokenizer())
+    monkeypatch.setattr(models, "_gguf_architecture", architecture)
     return calls
+
+
+def _served_from_cache(cache: Path):
+    """Load the SmolLM2 stand-in with the GGUF readers failing and a rebuild warning as an error:
+    it must come from a cache that passes verification."""
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        warnings.filterwarnings("error", message="the SmolLM2 cache failed")
+        mp.setattr(models, "_load_gguf_model", _fail)
+        mp.setattr(models, "_load_gguf_tokenizer", _fail)
+        return load_policy(SMOL, cache=cache)[0]
 
 
 def test_conversion_writes_a_complete_cache_atomically(fake_gguf, tmp_path):
@@ -239,8 +277,20 @@ def test_conversion_writes_a_complete_cache_atomically(fake_gguf, tmp_path):
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= names
     assert "quantization_config" not in json.loads((target / "config.json").read_text())
     assert _leftovers(tmp_path) == []
+    # the manifest records every other file with its true size and SHA-256
+    manifest = json.loads((target / MANIFEST).read_text())
+    assert manifest["kind"] == "model" and manifest["num_parameters"] == model.num_parameters()
+    assert manifest["architecture"] == TINY_ARCH
+    listed = set(manifest["files"])
+    assert listed == names - {MANIFEST, "cache-verified.json"}
+    for name in listed:
+        data = (target / name).read_bytes()
+        assert manifest["files"][name] == {
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
     # the second load is served from the cache and gives the same parameters
-    cached, _ = load_policy(SMOL, cache=tmp_path)
+    cached = _served_from_cache(tmp_path)
     assert fake_gguf == ["model"]
     _assert_same_parameters(model, cached)
     assert not cached.training and all(p.requires_grad for p in cached.parameters())
@@ -258,39 +308,62 @@ def test_crash_while_saving_leaves_no_valid_looking_cache(fake_gguf, monkeypatch
             load_policy(SMOL, cache=tmp_path)
     target = tmp_path / SMOL
     assert not (target / "model.safetensors").exists()
-    assert not models._is_complete(target)
+    assert (
+        not (target / MANIFEST).exists()
+        or json.loads((target / MANIFEST).read_text())["kind"] == "tokenizer"
+    )
     assert _leftovers(tmp_path) == []
     # the next call converts again and publishes a complete cache over the partial one
     load_policy(SMOL, cache=tmp_path)
     assert fake_gguf == ["model", "model"]
-    assert models._is_complete(target) and _leftovers(tmp_path) == []
+    _served_from_cache(tmp_path)
+    assert _leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("missing", ["model.safetensors", "config.json", "tokenizer.json"])
-def test_partial_cache_dir_is_not_treated_as_a_cache(fake_gguf, tokenizer, tmp_path, missing):
+def test_partial_cache_dir_is_not_treated_as_a_cache(fake_gguf, tmp_path, missing):
     target = tmp_path / SMOL
-    tiny, _ = load_policy("tiny")
-    tiny.save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    (target / missing).unlink()
-    assert not models._is_complete(target)
     load_policy(SMOL, cache=tmp_path)
-    assert fake_gguf == ["model"]  # it converted instead of reading the partial directory
-    assert models._is_complete(target) and _leftovers(tmp_path) == []
+    (target / missing).unlink()
+    with pytest.warns(UserWarning, match=rf"{missing} is missing; rebuilding"):
+        load_policy(SMOL, cache=tmp_path)
+    assert fake_gguf == ["model", "model"]  # it converted instead of reading the partial directory
+    _served_from_cache(tmp_path)
+    assert _leftovers(tmp_path) == []
 
 
-def test_publish_keeps_an_existing_complete_cache(tmp_path, tokenizer):
+def test_cache_of_an_older_version_is_rebuilt(fake_gguf, tokenizer, tmp_path):
+    # complete but without a manifest: as written before the manifest existed
     target = tmp_path / SMOL
     tiny, _ = load_policy("tiny")
     tiny.save_pretrained(target)
     tokenizer.save_pretrained(target)
-    stamp = (target / "model.safetensors").stat().st_mtime_ns
-    tmp = tmp_path / ".new"
-    tmp.mkdir()
-    (tmp / "config.json").write_text("{}")
-    assert models._publish(tmp, target, replace_incomplete=True) is False
-    assert (target / "model.safetensors").stat().st_mtime_ns == stamp
+    with pytest.warns(UserWarning, match=rf"{MANIFEST} is missing .*older version"):
+        load_policy(SMOL, cache=tmp_path)
+    assert fake_gguf == ["model"]
+    _served_from_cache(tmp_path)
     assert _leftovers(tmp_path) == []
+
+
+def test_a_valid_cache_published_meanwhile_is_kept(fake_gguf, tmp_path, monkeypatch):
+    """Two processes convert at once: the one that publishes second keeps the first one's
+    valid cache instead of swapping its own in."""
+    theirs = tmp_path / "theirs"
+    load_policy(SMOL, cache=theirs)
+    target = tmp_path / "ours" / SMOL
+    real_load = models._load_gguf_model
+    published = {}
+
+    def racing_load():
+        shutil.copytree(theirs / SMOL, target)  # the other process publishes now
+        published["inode"] = (target / "model.safetensors").stat().st_ino
+        return real_load()
+
+    monkeypatch.setattr(models, "_load_gguf_model", racing_load)
+    load_policy(SMOL, cache=target.parent)
+    assert (target / "model.safetensors").stat().st_ino == published["inode"]  # theirs kept
+    assert _leftovers(target.parent) == []
+    _served_from_cache(target.parent)
 
 
 # --------------------------------------------------------------------------- real SmolLM2
@@ -300,7 +373,7 @@ def test_publish_keeps_an_existing_complete_cache(tmp_path, tokenizer):
 def smollm2(model_cache):
     """The one GGUF load of this file: converts into the session's temporary cache and
     keeps the quantized-flagged model that transformers read from the GGUF file."""
-    (model_cache / SMOL / "model.safetensors").unlink(missing_ok=True)  # force one conversion
+    assert not (model_cache / SMOL / "model.safetensors").exists()  # a conversion follows
     captured = {}
     real = models._load_gguf_model
 
@@ -321,7 +394,8 @@ def smollm2(model_cache):
 @pytest.mark.slow
 def test_smollm2_cached_copy_matches_the_gguf_model(smollm2, model_cache, monkeypatch):
     assert getattr(smollm2.quantized, "is_quantized", False)  # why the copy is needed
-    for fn in ("_load_gguf_model", "_load_gguf_tokenizer", "gguf_path"):
+    # (only the GGUF header is read, to check the architecture: not its weights or tokenizer)
+    for fn in ("_load_gguf_model", "_load_gguf_tokenizer"):
         monkeypatch.setattr(models, fn, _fail)
     t0 = time.perf_counter()
     cached, tok = load_policy(SMOL)
@@ -329,7 +403,9 @@ def test_smollm2_cached_copy_matches_the_gguf_model(smollm2, model_cache, monkey
     print(f"\nSmolLM2 load from the cached safetensors copy: {seconds:.2f} s")
     # the GGUF loaders above fail if called: the model came from the cached copy
 
-    assert models._is_complete(model_cache / SMOL) and _leftovers(model_cache) == []
+    manifest = json.loads((model_cache / SMOL / MANIFEST).read_text())
+    assert manifest["kind"] == "model" and manifest["num_parameters"] == 134_515_008
+    assert _leftovers(model_cache) == []
     assert not getattr(cached, "is_quantized", False)
     assert getattr(cached.config, "quantization_config", None) is None
     assert isinstance(cached, transformers.LlamaForCausalLM)

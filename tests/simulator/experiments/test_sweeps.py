@@ -47,8 +47,8 @@ def _design(replications: int = 2, budgets=(60.0, 120.0), seed: int = 7) -> Desi
 
 
 def _comparable(df: pd.DataFrame) -> pd.DataFrame:
-    """The table without the wall-time column, in a fixed order."""
-    return df.drop(columns=["elapsed_s"]).sort_values("run_key", ignore_index=True)
+    """The table without the wall time and the store's identity, in a fixed order."""
+    return df.drop(columns=["elapsed_s", "store_id"]).sort_values("run_key", ignore_index=True)
 
 
 # ----------------------------------------------------------------- designs
@@ -509,8 +509,9 @@ def test_report_without_a_numeric_factor_draws_bars(tmp_path):
 def test_report_command_on_a_missing_store(tmp_path, capsys):
     from simulator.app.cli import main
 
-    assert main(["report", str(tmp_path / "nothing")]) == 1
-    assert "not a sweep store" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "not a results store" in capsys.readouterr().err
+    assert not (tmp_path / "nothing").exists()  # nothing made where there is no store
 
 
 def test_one_sweep_at_a_time_per_store_and_stale_temp_files_go(tmp_path):
@@ -519,10 +520,13 @@ def test_one_sweep_at_a_time_per_store_and_stale_temp_files_go(tmp_path):
     with _Store(tmp_path).lock(), pytest.raises(SweepError, match="in use by another sweep"):
         sweep(_design(), store=tmp_path, executor="sequential")
     (tmp_path / "runs").mkdir(exist_ok=True)
-    stale = tmp_path / "runs" / ".abc.parquet.x1.tmp"
+    stale = tmp_path / "runs" / ".0123456789abcdef0123.parquet.x1_k9.tmp"  # atomic_write's name
     stale.write_bytes(b"half a shard")
+    foreign = tmp_path / "runs" / ".notes.tmp"  # not ours: never touched
+    foreign.write_bytes(b"the user's file")
     sweep(_design(replications=1), store=tmp_path, executor="sequential")
     assert not stale.exists() and len(load_results(tmp_path)) == 6
+    assert foreign.read_bytes() == b"the user's file"
 
 
 def test_a_sweep_that_trains_adds_dollar_efficiency(tmp_path):

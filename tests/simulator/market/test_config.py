@@ -154,10 +154,10 @@ def test_equal_configs_hash_alike():
 
 
 def test_to_dict_is_plain_json_data():
-    cfg = MarketConfig(strategy_params={"truthful": {"noise": (0.1, 0.2)}})
+    cfg = MarketConfig(strategy_params={"learning": {"grid": (0.1, 0.2)}})
     d = cfg.to_dict()
     assert isinstance(d["difficulty"], list)
-    assert d["strategy_params"] == {"truthful": {"noise": [0.1, 0.2]}}
+    assert d["strategy_params"] == {"learning": {"grid": [0.1, 0.2]}}
     json.dumps(d)
     d["cost"]["median"] = 99.0  # a copy: the config is unchanged
     assert cfg.cost["median"] == 0.25
@@ -176,7 +176,7 @@ ROUND_TRIP = MarketConfig(
     difficulty=(0.0, 0.3, 0.5),
     aggregation="dawid-skene",
     quality_estimate="oracle",
-    strategy_params={"truthful": {"note": 'a "quoted"\nline', "levels": [1, 2.5, True]}},
+    strategy_params={"learning": {"grid": [1, 2.5, 3], "gamma": 0.2, "init": "truthful"}},
     seed=7,
 )
 
@@ -203,7 +203,7 @@ def test_file_encodings_of_inf_and_none(tmp_path):
 
 
 def test_toml_cannot_store_nested_none(tmp_path):
-    cfg = MarketConfig(strategy_params={"truthful": {"x": None}})
+    cfg = MarketConfig(mechanism="myerson", mechanism_params={"value": 1.0, "distribution": None})
     with pytest.raises(ConfigError, match="None"):
         cfg.save(tmp_path / "c.toml")
     assert not (tmp_path / "c.toml").exists()

@@ -154,7 +154,7 @@ def test_save_and_load_round_trip(tmp_path: Path, result):
     pd.testing.assert_frame_equal(back.dataset, result.dataset)
     assert set(back.summary) == set(result.summary)
     assert not list((tmp_path / "r").glob(".*tmp"))
-    with pytest.raises(FileNotFoundError, match="missing"):
+    with pytest.raises(ValueError, match=r"metrics\.parquet is missing"):
         SimulationResult.load(tmp_path)
 
 
