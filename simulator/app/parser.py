@@ -92,7 +92,7 @@ def _add_grid_options(
         help=f"comma-separated budgets in $ (default: {budgets[1]})",
     )
     p.add_argument(
-        "--seeds", type=_positive_int("--seeds"), default=seeds,
+        "--seeds", type=_positive("--seeds"), default=seeds,
         help=f"seeds per cell (default: {seeds})",
     )  # fmt: skip
     p.add_argument(
@@ -118,7 +118,7 @@ def _add_force_option(p: argparse.ArgumentParser) -> None:
 def _add_executor_options(p: argparse.ArgumentParser) -> None:
     """Where the runs of a grid or sweep execute."""
     p.add_argument(
-        "--workers", type=_positive_int("--workers"), default=None,
+        "--workers", type=_positive("--workers"), default=None,
         help=f"worker processes, at most {MAX_WORKERS_PER_CORE} per core (default: one per core)",
     )  # fmt: skip
     p.add_argument(
@@ -138,32 +138,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(name: str):
-    """The argparse type of an integer option that must be >= 1."""
+def _positive(name: str, kind: type = int):
+    """The argparse type of an option that must be an integer >= 1 (``kind=int``)
+    or a finite number > 0 (``kind=float``)."""
+    allowed = "an integer >= 1" if kind is int else "a finite number > 0"
 
-    def parse(text: str) -> int:
+    def parse(text: str):
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-        return value
-
-    parse.__name__ = name
-    return parse
-
-
-def _positive_float(name: str):
-    """The argparse type of a finite number option that must be > 0."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
         if not (math.isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
         return value
 
     parse.__name__ = name
@@ -285,7 +271,7 @@ def _parser() -> argparse.ArgumentParser:
         help="make the store in an --out that is not empty and not a store",
     )  # fmt: skip
     swp.add_argument(
-        "--timeout", type=_positive_float("--timeout"), default=None,
+        "--timeout", type=_positive("--timeout", float), default=None,
         help="seconds a run may take; a run past it is stored as failed (default: no limit)",
     )  # fmt: skip
     swp.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,7 +1,8 @@
 """Many markets: sweep designs (:mod:`.design`, made of the dotted config
-changes of :mod:`.changes`), the run functions a sweep calls
-(:mod:`.runfns`), running one run into its shards (:mod:`.runner`), the
-results store and reading it back (:mod:`.store`), executors
+changes of :mod:`.changes` and the samples of :mod:`.sampling`), the run
+functions a sweep calls (:mod:`.runfns`), running one run into its shards
+(:mod:`.runner`), the results store's index on disk (:mod:`.manifest`) and
+reading the store back (:mod:`.store`), executors
 (:mod:`.executors`) and :func:`~simulator.experiments.sweep.sweep` itself
 (:mod:`.sweep`); plus the fixed grids of markets behind ``vickreyfeedback
 compare`` (:mod:`.compare`) and ``vickreyfeedback efficiency``

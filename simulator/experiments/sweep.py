@@ -40,9 +40,10 @@ from ..market.config import ConfigError, MarketConfig
 from .changes import _show
 from .design import Design, DesignLike, _as_design
 from .executors import SEQUENTIAL_MAX, _executor, _limit, _map, check_workers
+from .manifest import _Store
 from .runfns import PROJECT_RUN_FNS, SweepError, _fn_name
 from .runner import TABLES, RunTask, run_key
-from .store import _Store, load_results
+from .store import load_results
 
 __all__ = ["SEQUENTIAL_MAX", "SweepOutcome", "preset", "run_grid", "sweep"]
 
