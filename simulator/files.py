@@ -23,13 +23,22 @@ from pathlib import Path
 __all__ = ["atomic_write", "atomic_write_text", "new_file_mode", "sha256_of"]
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it: set and restore, once
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def new_file_mode() -> int:
     """The mode ``open()`` gives a new file: 0o666 less the process's umask
-    (``tempfile.mkstemp`` makes 0o600 files, private to their owner; results
-    on a shared file system should be as readable as any other file)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
+    (read once, at import: changing it briefly later would race with other
+    threads' files). ``tempfile.mkstemp`` makes 0o600 files, private to their
+    owner; results on a shared file system should be as readable as any
+    other file."""
+    return 0o666 & ~_UMASK
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:

@@ -39,7 +39,9 @@ class _Store:
         self.meta = self.path / "sweep.json"
 
     def exists(self) -> bool:
-        return self.meta.exists() or self.manifest.exists() or (self.path / "runs").is_dir()
+        """A store has its ``sweep.json`` or its manifest (a folder that merely
+        has a ``runs/`` subfolder, common in other tools, is not one)."""
+        return self.meta.is_file() or self.manifest.is_file()
 
     def register(
         self, design: Design, run_fn: str, tables: tuple[str, ...], run_params: dict | None = None

@@ -57,6 +57,9 @@ class RunTask:
     run_params: Mapping[str, Any] = field(default_factory=dict)
     timeout_s: float | None = None
     store_id: str = ""
+    keep_if_failed: bool = False
+    """Rerunning a stored ok run (to add a table): on failure write nothing, so
+    the stored result stays as it was."""
 
 
 def run_key(
@@ -91,8 +94,10 @@ def _key_form(x: Any) -> Any:
     return x
 
 
-class RunTimeout(Exception):
-    """A run that took longer than the sweep's ``timeout``."""
+class RunTimeout(BaseException):
+    """A run that took longer than the sweep's ``timeout``. A ``BaseException``,
+    so that the run's own ``except Exception`` blocks (a model loader that
+    would take it for a bad cache, say) do not swallow it."""
 
 
 def execute(task: RunTask) -> dict:
@@ -117,11 +122,13 @@ def execute(task: RunTask) -> dict:
             frame = getattr(out, _RESULT_TABLE[t], None)
             if isinstance(frame, pd.DataFrame):
                 frames[t] = frame
-    except (Exception, SystemExit) as exc:
+    except (Exception, SystemExit, RunTimeout) as exc:
         error = f"{type(exc).__name__}: {exc}".strip()
         tb = traceback.format_exc()
         frames = {}
         summary = {}
+    if error is not None and task.keep_if_failed:
+        return {"key": task.key, "status": "error", "error": error, "kept": True}
     row = _row(task, summary, error, tb, time.perf_counter() - t0)
     store = Path(task.store)
     files = {}
@@ -174,16 +181,23 @@ def _deadline(seconds: float | None):
         yield
         return
 
+    armed = [True]
+
     def ring(signum, frame):
-        raise RunTimeout(f"the run took longer than the timeout of {seconds:g} s")
+        if armed[0]:  # not once the run has returned
+            raise RunTimeout(f"the run took longer than the timeout of {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
     try:
         yield
     finally:
+        armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer > 0:  # a caller's own timer keeps what is left of it
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3))
 
 
 def _row(task: RunTask, summary: dict, error, tb, elapsed: float) -> pd.DataFrame:

@@ -143,6 +143,15 @@ def sweep(
     if bad or "rounds" not in tables:
         raise ValueError(f"tables: must include 'rounds' and be among {TABLES}, got {tables}")
     check_workers(workers)
+    if (
+        timeout is not None
+        and isinstance(executor, str)
+        and (executor == "local-dask" or "://" in executor)
+    ):
+        raise ValueError(
+            "timeout: runs on Dask execute in worker threads, where a run cannot be "
+            "interrupted; use the process pool (executor='process') for a timeout"
+        )
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float)
         or not math.isfinite(timeout) or timeout <= 0
@@ -200,6 +209,7 @@ def _sweep(design, st, fn, params, tables, executor, workers, retry_failed, prog
         keys.append(key)
     del where
     to_run: set[str] = set()
+    keep: set[str] = set()
     skipped, repaired = 0, len(unreadable)
     for key in keys:
         entry = entries.get(key)
@@ -222,6 +232,8 @@ def _sweep(design, st, fn, params, tables, executor, workers, retry_failed, prog
         elif any(t not in entry.get("tables", ()) and f"{t}/{key}.parquet" not in entry["files"]
                  for t in tables):  # fmt: skip
             to_run.add(key)  # run without a table asked for now: run it again to add it
+            if entry["status"] == "ok":
+                keep.add(key)  # ... but a failed rerun must not replace the ok result
         else:
             skipped += 1
 
@@ -230,7 +242,7 @@ def _sweep(design, st, fn, params, tables, executor, workers, retry_failed, prog
         for (cell, rep, cfg), key in zip(design.runs(), keys, strict=True):
             if key in to_run:
                 yield RunTask(key, cell, rep, cfg.to_dict(), str(st.path), fn, tables,
-                              design.name, params, timeout, sid)  # fmt: skip
+                              design.name, params, timeout, sid, key in keep)  # fmt: skip
 
     bar = None
     if progress:
@@ -248,6 +260,15 @@ def _sweep(design, st, fn, params, tables, executor, workers, retry_failed, prog
                 warnings.warn(
                     f"{st.path}: the executor lost run {receipt['key']} ({receipt['error']}); "
                     "it is not stored, so the next sweep runs it again",
+                    stacklevel=3,
+                )
+                continue
+            if receipt.get("kept"):
+                ran += 1
+                failed += 1
+                warnings.warn(
+                    f"{st.path}: run {receipt['key']} was run again to add a table and failed "
+                    f"({receipt['error']}); its stored result is kept as it was",
                     stacklevel=3,
                 )
                 continue

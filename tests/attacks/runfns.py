@@ -77,3 +77,21 @@ def slow_with_pid(config):
     (folder / str(os.getpid())).write_text("")
     time.sleep(0.4)
     return {"spend": 0.0}
+
+
+def fails_when_told(config):
+    """Normal, unless $ATTACK_FAIL is set (a run that breaks on a rerun)."""
+    if os.environ.get("ATTACK_FAIL"):
+        raise RuntimeError("broken on the rerun")
+    return _normal(config)
+
+
+def hangs_stubbornly(config):
+    """A hang inside ``except Exception`` (as a model loader might have)."""
+    if config.budget == TRIGGER:
+        while True:
+            try:
+                time.sleep(0.05)
+            except Exception:
+                pass
+    return _normal(config)

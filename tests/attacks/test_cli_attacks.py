@@ -377,3 +377,21 @@ def test_a_module_in_the_working_directory_is_never_imported(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_folder_with_a_runs_subfolder_is_not_taken_for_a_store(tmp_path):
+    """``runs/`` is a common name (TensorBoard, Hydra): without sweep.json or a
+    manifest the folder is not a store, and its files are never moved."""
+    import pandas as pd
+
+    project = tmp_path / "project"
+    (project / "runs").mkdir(parents=True)
+    pd.DataFrame({"x": [1]}).to_parquet(project / "runs" / "mydata.parquet")
+    before = snapshot(project)
+    design = tmp_path / "d.yaml"
+    design.write_text("base: {n_annotators: 10, rounds: 1}\n")
+    code, _, err = cli(["sweep", str(design), "--out", str(project), "--quiet"])
+    assert_refused(code, err, "--out", "--force")
+    code, _, err = cli(["report", str(project)])
+    assert_refused(code, err, "store")
+    assert snapshot(project) == before

@@ -146,3 +146,36 @@ def test_pool_workers_die_with_a_killed_sweep(tmp_path):
     while any(alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(p) for p in workers)
+
+
+def test_a_failed_rerun_to_add_a_table_keeps_the_stored_result(tmp_path, monkeypatch):
+    """Asking for a table a stored ok run lacks runs it again; if that rerun
+    fails, the stored result stays exactly as it was."""
+    fn = FN.format("fails_when_told")
+    design = _design((5.0,))
+    sweep(design, store=tmp_path, executor="sequential", run_fn=fn)
+    shard = next((tmp_path / "runs").glob("*.parquet"))
+    before = shard.read_bytes()
+    monkeypatch.setenv("ATTACK_FAIL", "1")
+    with pytest.warns(UserWarning, match="stored result is kept"):
+        out = sweep(design, store=tmp_path, executor="sequential", run_fn=fn,
+                    tables=("rounds", "labels"))  # fmt: skip
+    assert out.failed == 1 and shard.read_bytes() == before
+    assert load_results(tmp_path).status.tolist() == ["ok"]
+    monkeypatch.delenv("ATTACK_FAIL")
+    out = sweep(design, store=tmp_path, executor="sequential", run_fn=fn,
+                tables=("rounds", "labels"))  # fmt: skip
+    assert out.ran == 1 and len(load_results(tmp_path, table="labels")) > 0
+
+
+def test_a_timeout_is_not_swallowed_by_the_runs_own_except_exception(tmp_path):
+    out = sweep(_design(), store=tmp_path, executor="sequential",
+                run_fn=FN.format("hangs_stubbornly"), timeout=1.0)  # fmt: skip
+    err = load_results(tmp_path).query("status == 'error'").error.tolist()
+    assert out.failed == 1 and err[0].startswith("RunTimeout")
+
+
+def test_a_timeout_on_dask_threads_is_refused():
+    with pytest.raises(ValueError, match="timeout"):
+        sweep(_design(), store="/tmp/never-made", executor="local-dask", timeout=5.0)
+    assert not Path("/tmp/never-made").exists()
