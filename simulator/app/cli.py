@@ -219,7 +219,6 @@ def _cmd_mechanisms(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from ..experiments.runfns import SweepError
     from ..experiments.sweep import sweep
 
     if args.scheduler and args.executor:
@@ -274,7 +273,6 @@ def _cmd_sweep(args) -> int:
 def _cmd_report(args) -> int:
     from ..analysis.report import report
     from ..analysis.statistics import format_cells
-    from ..experiments.runfns import SweepError
     from ..experiments.store import factors as store_factors
     from ..market.results import HEADLINES
 

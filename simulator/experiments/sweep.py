@@ -64,6 +64,7 @@ class SweepOutcome:
         executor: which executor ran it.
         lost: runs the executor could not run (e.g. a Dask worker died for good);
             they are not stored, so the next sweep runs them again.
+        keys: the store keys of the design's runs, in the design's order.
     """
 
     store: Path
@@ -76,6 +77,7 @@ class SweepOutcome:
     elapsed_s: float
     executor: str
     lost: int = 0
+    keys: tuple[str, ...] = ()
 
     def results(self, **kwargs) -> pd.DataFrame:
         """``load_results(self.store, **kwargs)``."""
@@ -302,6 +304,7 @@ def _sweep(design, st, fn, params, tables, executor, workers, retry_failed, prog
         elapsed_s=time.perf_counter() - t0,
         executor=label,
         lost=lost,
+        keys=tuple(keys),
     )
 
 
@@ -351,9 +354,7 @@ def run_grid(
         outcome = sweep(design, store=store, executor=executor, workers=workers, run_fn=run_fn,
                         run_params=run_params, tables=tables, retry_failed=True,
                         progress=progress)  # fmt: skip
-        fn = _fn_name(run_fn if run_fn is not None else design.run_fn)
-        params = dict(design.run_params if run_params is None else run_params)
-        keys = [run_key(cfg, fn, params) for _, _, cfg in design.runs()]
+        keys = outcome.keys
         order = {k: i for i, k in enumerate(keys)}
         runs = load_results(outcome.store)
         runs = runs[runs.run_key.isin(order)]
