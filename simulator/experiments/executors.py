@@ -22,6 +22,7 @@ import concurrent.futures as cf
 import contextlib
 import math
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -55,7 +56,13 @@ def check_workers(workers: int | None) -> int | None:
 def _watch_parent(parent: int, every_s: float = 0.5) -> None:
     """A pool worker's initializer: a daemon thread that ends this process when
     its parent (the sweep) is gone, e.g. after ``kill -9``, so that no orphan
-    keeps running runs and writing shards."""
+    keeps running runs and writing shards.
+
+    The worker also ignores Ctrl-C (SIGINT, sent to the whole process group by a
+    terminal): the sweep alone handles it and ends its workers itself, so a
+    worker is never caught half-way through the pool's own queues (which could
+    leave the pool's shutdown waiting forever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while True:
@@ -64,6 +71,21 @@ def _watch_parent(parent: int, every_s: float = 0.5) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="vickreyfeedback-parent-watch", daemon=True).start()
+
+
+def _end_workers(pool: cf.ProcessPoolExecutor, grace_s: float = 5.0) -> None:
+    """Terminate a process pool's workers and wait (at most ``grace_s``) until
+    they are gone; a run they had not finished is not stored."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.terminate()
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
 
 
 class _Sequential(cf.Executor):
@@ -98,7 +120,8 @@ def _executor(spec, n_todo: int, workers: int | None, max_tasks: int):
         )  # fmt: skip
 
         def close_pool(interrupted: bool) -> None:
-            # after Ctrl-C do not wait for the runs in flight (they were interrupted too)
+            if interrupted:  # Ctrl-C: end the runs in flight now, do not wait for them
+                _end_workers(pool)
             pool.shutdown(wait=not interrupted, cancel_futures=True)
 
         return pool, close_pool, f"process x{n}"

@@ -341,7 +341,12 @@ def test_a_killed_sweep_resumes_with_one_row_per_run(tmp_path, sig):
             pytest.fail("the sweep ended before it could be killed")
         time.sleep(0.05)
     os.killpg(proc.pid, sig)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        pytest.fail(f"the sweep did not stop within 60 s of {sig!r}:\n{err.decode()[-3000:]}")
     if sig == signal.SIGINT:  # Ctrl-C: a clean stop that says how to resume
         assert proc.returncode == 130, err.decode()
         assert "run the same sweep again to resume" in err.decode()
