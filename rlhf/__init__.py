@@ -8,6 +8,8 @@ Imports torch and transformers (lazily, where it can), never ``simulator``,
   (offline), cached as safetensors; a tiny random model for tests.
 - :mod:`rlhf.reward`, :mod:`rlhf.prompts`, :mod:`rlhf.taskworld`: prompts,
   the gold reward (VADER sentiment + fluency), candidate replies and pairs.
+- :mod:`rlhf.personas`, :mod:`rlhf.providers`: the response market's
+  generation personas and their replies (one per persona and prompt).
 - :mod:`rlhf.dpo`: DPO and QA-DPO training; :mod:`rlhf.evaluation`: scoring.
 - :mod:`rlhf.proxy`: the fast Bradley-Terry proxy on MiniLM embeddings.
 - :mod:`rlhf.efficiency`: quality gained per dollar.
@@ -29,6 +31,12 @@ _EXPORTS = {
     "shipped_pool": "taskworld",
     "shipped_pairs": "taskworld",
     "make_pairs": "taskworld",
+    "Persona": "personas",
+    "PERSONAS": "personas",
+    "get_persona": "personas",
+    "persona_names": "personas",
+    "generate_provider_pool": "providers",
+    "shipped_provider_pool": "providers",
     "train_dpo": "dpo",
     "dpo_loss": "dpo",
     "qa_dpo_weights": "dpo",

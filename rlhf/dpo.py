@@ -17,6 +17,16 @@ pair's loss by the gap between the two winning bids of the auction that bought
 it, ``w = 0.5 + sigmoid(b_chosen - b_rejected)`` (:func:`qa_dpo_weights`);
 plain DPO is ``w = 1``.
 
+Truncated completions
+---------------------
+A completion ends with the eos token, so its log-probability includes that
+of stopping there. A reply that generation cut at its token cap never ended,
+so a pairs frame may mark it in the optional boolean columns
+``truncated_chosen`` / ``truncated_rejected`` (for :func:`train_dpo` and
+:func:`implicit_reward_accuracy`; ``truncated=`` for :func:`sequence_logps`):
+a marked completion is scored without eos. Without the columns every
+completion gets its eos.
+
 Weight normalization (used by :func:`dpo_loss` and :func:`train_dpo`)
 ---------------------------------------------------------------------
 A batch's loss is ``sum_i(w_i * l_i) / n`` (n = pairs in the batch), not the
@@ -220,6 +230,8 @@ def _check_pairs(pairs) -> None:
                 f"pairs[{c!r}] at row {bad} (index {pairs.index[bad]!r}) is {values[bad]!r}, "
                 "not a string"
             )
+    for side in ("chosen", "rejected"):
+        _truncation(pairs, side)  # optional flag columns: booleans only
 
 
 # --------------------------------------------------------------------------
@@ -249,12 +261,51 @@ def _eos(tokenizer) -> int:
     return int(tokenizer.eos_token_id)
 
 
-def _completion_ids(tokenizer, completions: Sequence[str]) -> list[list[int]]:
+def _completion_ids(
+    tokenizer, completions: Sequence[str], truncated: Sequence[bool] | None = None
+) -> list[list[int]]:
+    """Token ids of each completion (no special tokens), followed by eos unless
+    the completion is marked ``truncated`` (cut at a token cap: it never ended,
+    so the model must not be taught that it ends there). ``truncated=None``
+    marks none. An empty completion gets its eos even when marked (there would
+    be nothing to score)."""
     eos = _eos(tokenizer)
+    if truncated is not None and len(truncated) != len(completions):
+        raise ValueError(f"{len(truncated)} truncation flags for {len(completions)} completions")
     if not len(completions):
         return []
     ids = tokenizer([str(c) for c in completions], add_special_tokens=False)["input_ids"]
-    return [[*x, eos] for x in ids]
+    if truncated is None:
+        return [[*x, eos] for x in ids]
+    return [list(x) if cut and len(x) else [*x, eos] for x, cut in zip(ids, truncated, strict=True)]
+
+
+#: optional boolean columns of a pairs frame: the completion was cut at a token
+#: cap, so no eos follows it (see :func:`_completion_ids`)
+TRUNCATION_COLUMNS = {"chosen": "truncated_chosen", "rejected": "truncated_rejected"}
+
+
+def _flags(values, name: str) -> list[bool]:
+    """A column of truncation flags as bools; one-line ValueError on anything
+    but booleans (or 0/1)."""
+    out = []
+    for i, v in enumerate(values):
+        if isinstance(v, bool | np.bool_) or (
+            isinstance(v, int | np.integer) and not isinstance(v, bool) and v in (0, 1)
+        ):
+            out.append(bool(v))
+        else:
+            raise ValueError(f"{name} at row {i} is {v!r}, not a boolean")
+    return out
+
+
+def _truncation(pairs: pd.DataFrame, side: str) -> list[bool] | None:
+    """The ``truncated_chosen`` / ``truncated_rejected`` flags of ``pairs``, or
+    None when the column is absent (then every completion gets its eos)."""
+    column = TRUNCATION_COLUMNS[side]
+    if column not in pairs.columns:
+        return None
+    return _flags(pairs[column].tolist(), f"pairs[{column!r}]")
 
 
 def _fit(prompt: list[int], chosen: list[int], rejected: list[int], max_length: int):
@@ -279,13 +330,13 @@ def _check_max_length(max_length: int) -> None:
         raise ValueError("max_length must be at least 2")
 
 
-def _encode(tokenizer, prompts, completions, max_length, chat_template):
+def _encode(tokenizer, prompts, completions, max_length, chat_template, truncated=None):
     """Token ids of (prompt, completion) sequences: list of (ids, n_prompt)."""
     _check_max_length(max_length)
     seqs = []
     for p, c in zip(
         _prompt_ids(tokenizer, prompts, chat_template),
-        _completion_ids(tokenizer, completions),
+        _completion_ids(tokenizer, completions, truncated),
         strict=True,
     ):
         p, c, _ = _fit(p, c, c, max_length)
@@ -294,7 +345,9 @@ def _encode(tokenizer, prompts, completions, max_length, chat_template):
 
 
 def _encode_pairs(tokenizer, pairs: pd.DataFrame, max_length: int, chat_template: bool):
-    """One (prompt, chosen, rejected) triple of int64 id arrays per pair."""
+    """One (prompt, chosen, rejected) triple of int64 id arrays per pair; a
+    completion flagged in ``truncated_chosen`` / ``truncated_rejected`` (when
+    the frame has these columns) gets no eos."""
     _check_max_length(max_length)
     missing = {"prompt", "chosen", "rejected"} - set(pairs.columns)
     if missing:
@@ -302,8 +355,8 @@ def _encode_pairs(tokenizer, pairs: pd.DataFrame, max_length: int, chat_template
     triples = []
     for p, c, r in zip(
         _prompt_ids(tokenizer, pairs["prompt"].tolist(), chat_template),  # once per pair
-        _completion_ids(tokenizer, pairs["chosen"].tolist()),
-        _completion_ids(tokenizer, pairs["rejected"].tolist()),
+        _completion_ids(tokenizer, pairs["chosen"].tolist(), _truncation(pairs, "chosen")),
+        _completion_ids(tokenizer, pairs["rejected"].tolist(), _truncation(pairs, "rejected")),
         strict=True,
     ):
         triples.append(tuple(np.asarray(x, dtype=np.int64) for x in _fit(p, c, r, max_length)))
@@ -505,6 +558,7 @@ def sequence_logps(
     batch_size: int = 8,
     max_length: int = 256,
     chat_template: bool = True,
+    truncated: Sequence[bool] | None = None,
 ) -> torch.Tensor:
     """Summed log-probabilities of each completion given its prompt.
 
@@ -513,7 +567,9 @@ def sequence_logps(
     the tokenizer has one; otherwise it is tokenized as plain text with the
     tokenizer's special tokens (e.g. BOS). The completion is tokenized without
     special tokens and followed by eos, so a completion of L tokens sums L + 1
-    token log-probs; prompt tokens are masked out (they only condition).
+    token log-probs; a completion flagged in ``truncated`` (one bool per
+    completion: it was cut at a token cap) gets no eos and sums L. Prompt
+    tokens are masked out (they only condition).
     Sequences longer than ``max_length`` lose prompt tokens from the start,
     then completion tokens from the end.
 
@@ -523,7 +579,9 @@ def sequence_logps(
     """
     if len(prompts) != len(completions):
         raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
-    seqs = _encode(tokenizer, prompts, completions, max_length, chat_template)
+    if truncated is not None:
+        truncated = _flags(list(truncated), "truncated")
+    seqs = _encode(tokenizer, prompts, completions, max_length, chat_template, truncated)
     return torch.from_numpy(_sorted_logps(model, seqs, _pad_id(tokenizer), batch_size)).float()
 
 
@@ -558,8 +616,9 @@ def implicit_reward_accuracy(
     reference scores 0.5 (chance).
     ``ref_model_or_ref_logps`` is the reference model, or its cached log-probs
     as an array of shape (n, 2) (columns chosen, rejected) such as
-    ``TrainResult.ref_logps``, or a pair of length-n arrays. The other
-    arguments tokenize and batch as in :func:`train_dpo`.
+    ``TrainResult.ref_logps``, or a pair of length-n arrays. ``pairs`` is as
+    in :func:`train_dpo` (optional truncated_chosen / truncated_rejected
+    columns included); the other arguments tokenize and batch as there.
     """
     if len(pairs) == 0:
         return float("nan")
@@ -645,12 +704,15 @@ def train_dpo(
 ) -> TrainResult:
     """Fine-tune ``model`` in place with DPO (``weights=None``) or QA-DPO.
 
-    ``pairs`` is a DataFrame with string columns prompt, chosen, rejected;
-    ``weights`` one non-negative weight per pair (e.g. :func:`qa_dpo_weights`
-    of the winning bids), rescaled to mean 1 unless ``normalize_weights`` is
-    False (see the module docstring for why). The reference is ``ref_model``
-    or, by default, the model itself as it is before the first step: its
-    log-probs are computed once per pair and cached, so no copy is kept.
+    ``pairs`` is a DataFrame with string columns prompt, chosen, rejected
+    and optionally boolean columns truncated_chosen, truncated_rejected (a
+    completion cut at a token cap gets no eos; absent columns: every
+    completion ends with eos); ``weights`` one non-negative weight per pair
+    (e.g. :func:`qa_dpo_weights` of the winning bids), rescaled to mean 1
+    unless ``normalize_weights`` is False (see the module docstring for why).
+    The reference is ``ref_model`` or, by default, the model itself as it is
+    before the first step: its log-probs are computed once per pair and
+    cached, so no copy is kept.
 
     AdamW at a constant ``lr`` (betas 0.9/0.999, ``weight_decay``), gradients
     clipped to ``max_grad_norm`` (None: no clipping), ``epochs`` passes over

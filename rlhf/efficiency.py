@@ -38,7 +38,16 @@ TRAINERS = ("proxy", "dpo", "qa-dpo")
 def training_pairs(dataset: pd.DataFrame) -> pd.DataFrame:
     """(prompt, chosen, rejected, b_chosen, b_rejected, correct) for every task
     the market bought at least one label for, by its aggregated label; on gold
-    questions (``gold`` True) the buyer knows the answer and uses it."""
+    questions (``gold`` True) the buyer knows the answer and uses it. A response
+    market's dataset says which pairs have an order in ``ordered`` (the bids
+    order every pair: the higher bid, A, is chosen; ``b_chosen - b_rejected`` is
+    then the providers' bid gap QA-DPO weighs by).
+
+    When the dataset has the boolean columns ``truncated_a`` and
+    ``truncated_b`` (a reply cut at its generation cap), they are carried as
+    ``truncated_chosen`` / ``truncated_rejected`` (so DPO appends no eos to a
+    cut reply, see :func:`rlhf.dpo.train_dpo`); a dataset with only one of the
+    two counts the other side's replies as not truncated."""
     need = {"prompt", "response_a", "response_b", "label", "n_labels"}
     missing = need - set(dataset.columns)
     if missing:
@@ -46,7 +55,10 @@ def training_pairs(dataset: pd.DataFrame) -> pd.DataFrame:
             f"dataset lacks columns {sorted(missing)} (does the task source "
             "carry texts? use the task world)"
         )
-    d = dataset[(dataset.n_labels > 0) & dataset.label.isin([0, 1])]
+    # a pair has an order when labels were bought for it, or (a response
+    # market's ``ordered`` column) when the providers' bids ordered it
+    has_order = dataset.ordered if "ordered" in dataset else dataset.n_labels > 0
+    d = dataset[has_order.to_numpy(bool) & dataset.label.isin([0, 1])]
     if "gold" in d and "true_label" in d:
         d = d.assign(label=np.where(d.gold.to_numpy(bool), d.true_label, d.label))
     b = d.label.to_numpy() == 1
@@ -62,15 +74,30 @@ def training_pairs(dataset: pd.DataFrame) -> pd.DataFrame:
             "b_rejected": np.where(b, bid_a, bid_b),
         }
     )
+    if "truncated_a" in d or "truncated_b" in d:
+        cut_a = _flag_column(d, "truncated_a")
+        cut_b = _flag_column(d, "truncated_b")
+        out["truncated_chosen"] = np.where(b, cut_b, cut_a)
+        out["truncated_rejected"] = np.where(b, cut_a, cut_b)
     if "true_label" in d:
         out["correct"] = d.label.to_numpy() == d.true_label.to_numpy()
     return out
 
 
+def _flag_column(d: pd.DataFrame, column: str) -> np.ndarray:
+    """A boolean column of ``d`` as a bool array (all False when absent);
+    missing values count as not truncated."""
+    if column not in d:
+        return np.zeros(len(d), dtype=bool)
+    return d[column].fillna(False).to_numpy(dtype=bool)
+
+
 def as_ab(pairs: pd.DataFrame) -> pd.DataFrame:
     """Preference pairs (prompt, chosen, rejected) as (prompt, response_a,
-    response_b, label) with the chosen reply as B (label 1)."""
-    return pd.DataFrame(
+    response_b, label) with the chosen reply as B (label 1); truncation flags
+    (``truncated_chosen`` / ``truncated_rejected``), when present, become
+    ``truncated_b`` / ``truncated_a``."""
+    out = pd.DataFrame(
         {
             "prompt": pairs.prompt.to_numpy(),
             "response_a": pairs.rejected.to_numpy(),
@@ -78,6 +105,11 @@ def as_ab(pairs: pd.DataFrame) -> pd.DataFrame:
             "label": np.ones(len(pairs), dtype=np.int8),
         }
     )
+    if "truncated_rejected" in pairs:
+        out["truncated_a"] = pairs.truncated_rejected.to_numpy()
+    if "truncated_chosen" in pairs:
+        out["truncated_b"] = pairs.truncated_chosen.to_numpy()
+    return out
 
 
 def quality(
@@ -151,10 +183,12 @@ def fine_tune(
     if trainer == "qa-dpo":
         weights = qa_dpo_weights(pairs.b_chosen.to_numpy(), pairs.b_rejected.to_numpy())
     model, tok = load_policy(settings.model_name)
+    columns = ["prompt", "chosen", "rejected"]
+    columns += [c for c in ("truncated_chosen", "truncated_rejected") if c in pairs]
     train_dpo(
         model,
         tok,
-        pairs[["prompt", "chosen", "rejected"]],
+        pairs[columns],
         beta=settings.beta,
         weights=weights,
         epochs=settings.epochs,

@@ -18,12 +18,10 @@
 
 from __future__ import annotations
 
-import math
-from itertools import pairwise
-
 import numpy as np
 import pandas as pd
 
+from .diversity import distinct_n
 from .dpo import implicit_reward_accuracy, sequence_logps
 from .taskworld import generate_candidates
 
@@ -31,21 +29,28 @@ from .taskworld import generate_candidates
 def distinct_2(texts: list[str]) -> float:
     """Distinct bigrams / all bigrams over a set of texts (distinct-2, Li et al.
     2016: "A Diversity-Promoting Objective Function for Neural Conversation
-    Models"); NaN when the texts hold no bigram."""
-    grams = [g for t in texts for g in pairwise(t.lower().split())]
-    return len(set(grams)) / len(grams) if grams else math.nan
+    Models"); NaN when the texts hold no bigram (:func:`rlhf.diversity.distinct_n`)."""
+    return distinct_n(texts, 2)
 
 
 def heldout_pairs_as_preferences(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Gold (prompt, chosen, rejected) from task-world pairs (label 1 = B better)."""
+    """Gold (prompt, chosen, rejected) from task-world pairs (label 1 = B better);
+    ``truncated_a`` / ``truncated_b``, when both are present, are carried as
+    ``truncated_chosen`` / ``truncated_rejected``."""
     b = pairs["label"].to_numpy() == 1
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "prompt": pairs["prompt"].to_numpy(),
             "chosen": np.where(b, pairs["response_b"], pairs["response_a"]),
             "rejected": np.where(b, pairs["response_a"], pairs["response_b"]),
         }
     )
+    if "truncated_a" in pairs and "truncated_b" in pairs:
+        cut_a = pairs["truncated_a"].to_numpy(dtype=bool)
+        cut_b = pairs["truncated_b"].to_numpy(dtype=bool)
+        out["truncated_chosen"] = np.where(b, cut_b, cut_a)
+        out["truncated_rejected"] = np.where(b, cut_a, cut_b)
+    return out
 
 
 def evaluate(

@@ -201,13 +201,18 @@ def make_pairs(
     For each prompt, every two distinct replies with different rewards form a
     pair (or a random ``pairs_per_prompt`` of them); which one is A is random.
     ``label`` is 1 when B has the higher gold reward. Returns the columns of
-    :data:`PAIR_COLUMNS`, ``split`` from the prompt list ("train"/"heldout").
+    :data:`PAIR_COLUMNS`, ``split`` from the prompt list ("train"/"heldout"),
+    and, when the candidates have a boolean ``truncated`` column (a reply cut
+    at its generation cap), ``truncated_a`` and ``truncated_b`` after them.
     """
     rng = np.random.default_rng(seed)
+    has_cut = "truncated" in candidates.columns
     rows = []
+    cuts: list[tuple[bool, bool]] = []
     for prompt, grp in candidates.groupby("prompt", sort=False):
         resp = grp.drop_duplicates("response")
         texts, rewards = resp.response.to_numpy(), resp.reward.to_numpy(dtype=float)
+        cut = resp.truncated.to_numpy(dtype=bool) if has_cut else None
         ii, jj = np.triu_indices(len(texts), k=1)
         keep = rewards[ii] != rewards[jj]
         ii, jj = ii[keep], jj[keep]
@@ -219,13 +224,20 @@ def make_pairs(
         split = prompt_split(prompt)
         for x, y in zip(a, b, strict=True):
             rows.append((prompt, texts[x], texts[y], rewards[x], rewards[y], split))
+            if cut is not None:
+                cuts.append((bool(cut[x]), bool(cut[y])))
     df = pd.DataFrame(
         rows, columns=["prompt", "response_a", "response_b", "reward_a", "reward_b", "split"]
     )
     df.insert(0, "pair_id", np.arange(len(df), dtype=np.int64))
     df["label"] = (df.reward_b > df.reward_a).astype(np.int8)
     df["difficulty"] = 0.5 * np.exp(-np.abs(df.reward_b - df.reward_a) / DIFFICULTY_SCALE)
-    return df[list(PAIR_COLUMNS)]
+    columns = list(PAIR_COLUMNS)
+    if has_cut:
+        flags = np.array(cuts, dtype=bool).reshape(-1, 2)
+        df["truncated_a"], df["truncated_b"] = flags[:, 0], flags[:, 1]
+        columns += ["truncated_a", "truncated_b"]
+    return df[columns]
 
 
 _PAIRS_CACHE: dict[str, pd.DataFrame] = {}

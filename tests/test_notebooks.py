@@ -15,11 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = [
     "01_quickstart", "02_compare_mechanisms", "03_adverse_selection", "04_learning_bidders",
-    "05_dollar_efficiency", "06_explore_results",
+    "05_dollar_efficiency", "06_explore_results", "07_response_market",
 ]  # fmt: skip
 
 
-def test_all_six_notebooks_exist():
+def test_all_seven_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 

@@ -41,9 +41,14 @@ TRAINED_ARMS = ("dpo", "qa-dpo")
 
 def buy_everything(cfg: MarketConfig) -> MarketConfig:
     """Fixed price at the 90th cost percentile (at most the reserve), every
-    offered label bought (k = bidders per task): the paper's baseline."""
+    offered label bought (k = bidders per task): the paper's baseline (in a
+    response market: :func:`~simulator.analysis.response_claims.buy_everything_responses`)."""
     from agents.population import cost_distribution
 
+    if cfg.market == "responses":
+        from .response_claims import buy_everything_responses
+
+        return buy_everything_responses(cfg)
     price = float(min(cfg.reserve, cost_distribution(cfg.cost).ppf(0.9)))
     return cfg.replace(
         mechanism="fixed-price", mechanism_params={"price": price}, k=cfg.bidders_per_task
@@ -86,18 +91,26 @@ def claim3(
     seeds: int = 5, budget: float = 100.0, market: MarketConfig | None = None, **grid: Any
 ) -> pd.DataFrame:
     """Distinct-2 of the chosen responses, on the tasks both arms bought (equal
-    samples: distinct-n falls with sample size), and on all each arm bought."""
+    samples: distinct-n falls with sample size), and on all each arm bought. In
+    a response market: the diversity of the responses each arm bought
+    (:func:`~simulator.analysis.response_claims.response_diversity`)."""
     from rlhf.efficiency import training_pairs
     from rlhf.evaluation import distinct_2
 
+    responses = market is not None and market.market == "responses"
     out = run_grid(
         claim_design("claim3", seeds, budget, market),
-        tables=("rounds", "dataset"),
-        read=("runs", "dataset"),
+        tables=("rounds", "responses" if responses else "dataset"),
+        read=("runs", "responses" if responses else "dataset"),
         **grid,
     )
-    runs, dataset = out["runs"], out["dataset"]
+    runs = out["runs"]
     arms = dict(zip(runs.run_key, _arm(runs), strict=True))
+    if responses:
+        from .response_claims import response_diversity
+
+        return response_diversity(runs, out["responses"], arms)
+    dataset = out["dataset"]
     rows = []
     for seed in range(seeds):
         keys = runs.run_key[runs.seed == seed]
@@ -131,13 +144,14 @@ def train_arm(
     from rlhf.evaluation import distinct_2, heldout_pairs_as_preferences
     from rlhf.models import load_policy
     from rlhf.prompts import load_prompts
-    from rlhf.taskworld import generate_candidates, shipped_pairs
+    from rlhf.taskworld import generate_candidates
 
+    from ..experiments.runfns import heldout_pairs_for
     from ..market.results import run
 
     if arm not in TRAINED_ARMS:
         raise ValueError(f"arm: must be one of {', '.join(TRAINED_ARMS)}, got {arm!r}")
-    held = heldout_pairs_as_preferences(shipped_pairs("heldout").iloc[:heldout])
+    held = heldout_pairs_as_preferences(heldout_pairs_for(config).iloc[:heldout])
     prompts = load_prompts("heldout")[:generate]
     pairs = training_pairs(run(config).dataset)
     model, tok = fine_tune(arm, pairs, seed=config.seed, epochs=epochs)
@@ -204,9 +218,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--workers", type=int, default=None, help="worker processes")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")  # fmt: skip
+    ap.add_argument(
+        "--market",
+        choices=("labels", "responses"),
+        default="labels",
+        help="the label market (default) or the paper's response market",
+    )
+    ap.add_argument("--budget", type=float, default=None, help="$ per run (default: the claim's)")
     args = ap.parse_args(argv)
     grid = {"store": args.store, "executor": None, "workers": args.workers,
             "progress": not args.quiet}  # fmt: skip
+    if args.market == "responses":
+        grid["market"] = MarketConfig(market="responses")
+    if args.budget is not None:
+        if not args.budget > 0 or args.budget == float("inf"):
+            ap.error(f"--budget: must be > 0 and finite, got {args.budget}")
+        grid["budget"] = args.budget
     if args.seeds is not None:
         if args.seeds < 2:
             ap.error(f"--seeds: a paired interval needs at least 2 seeds, got {args.seeds}")
@@ -230,6 +257,16 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 "claim 3b, distinct_2 of replies (qa-dpo - dpo):",
                 _paired(df, "distinct_2", "qa-dpo", "dpo"),
+            )
+        elif args.market == "responses":
+            df = claim3(**grid)
+            cols = ["n_bought", "n_common_prompts", "embedding_diversity_common",
+                    "embedding_diversity_all", "distinct_2_common"]  # fmt: skip
+            print(df.groupby("arm")[cols].mean())
+            print(
+                "claim 3a, embedding diversity of bought responses on common prompts "
+                "(vickrey-feedback - buy-everything):",
+                _paired(df, "embedding_diversity_common", "vickrey-feedback", "buy-everything"),
             )
         else:
             df = claim3(**grid)

@@ -153,11 +153,17 @@ def cost_vs_budget(
     runs: pd.DataFrame, hue: Sequence[str] = ("mechanism",), *, path: PathLike = None
 ):
     """Aggregated accuracy and dollars per correct label against the total
-    budget, one line per mechanism, 95% CI bands over seeds. ``runs``: one row
-    per run with ``budget``, the hue columns and the run's summary metrics
-    (``simulator.compare_runs`` or ``simulator.load_results``)."""
+    budget (in a response market: the gold accuracy of the pairs' order and
+    dollars per pair), one line per mechanism, 95% CI bands over seeds.
+    ``runs``: one row per run with ``budget``, the hue columns and the run's
+    summary metrics (``simulator.compare_runs`` or ``simulator.load_results``)."""
 
-    metrics = ["aggregated_accuracy", "dollars_per_correct"]
+    responses = "market" in runs and (runs["market"] == "responses").all()
+    metrics = (
+        ["order_accuracy", "dollars_per_pair"]
+        if responses
+        else ["aggregated_accuracy", "dollars_per_correct"]
+    )
     cells = cell_table(runs, [*hue, "budget"], metrics)
     return metric_vs(cells, "budget", metrics, hue, path=path)
 

@@ -19,15 +19,17 @@ import pandas as pd
 from ..experiments.store import factors as store_factors
 from ..experiments.store import load_results
 from ..files import atomic_write
-from ..market.results import HEADLINES
+from ..market.results import headlines_of
 from . import plots
 from .statistics import cell_table
 
 __all__ = ["FIGURE_METRICS", "ROUND_METRICS", "pick_x", "report"]
 
 FIGURE_METRICS = ("aggregated_accuracy", "dollars_per_correct", "annotator_profit",
-                  "mean_markup_final")  # fmt: skip
-"""Metrics the report plots against a numeric factor."""
+                  "mean_markup_final", "order_accuracy", "dollars_per_pair", "chosen_reward",
+                  "embedding_diversity")  # fmt: skip
+"""Metrics the report plots against a numeric factor (those a store has: the
+first four in a label market, the last four in a response market)."""
 ROUND_METRICS = ("mean_price", "mean_markup", "active_annotators")
 """Per-round metrics the report plots over rounds."""
 
@@ -86,8 +88,8 @@ def report(
     or bars per cell when no factor is numeric; and, when the store has
     per-round tables, the per-round metrics over rounds.
 
-    ``metrics`` defaults to the headline metrics of
-    :data:`simulator.market.results.HEADLINES`. Returns ``(cells, figure paths)``.
+    ``metrics`` defaults to the headline metrics of the store's market
+    (:func:`simulator.market.results.headlines_of`). Returns ``(cells, figure paths)``.
     """
     runs = load_results(store)
     if runs.empty:
@@ -95,7 +97,7 @@ def report(
     by = store_factors(store, runs)
     if metrics is not None:
         metrics = check_metrics(store, metrics, runs)
-    table = cell_table(runs, by, HEADLINES if metrics is None else metrics)
+    table = cell_table(runs, by, headlines_of(runs) if metrics is None else metrics)
     out = Path(out) if out is not None else Path(store) / "report"
     atomic_write(out / "cells.csv", lambda p: table.to_csv(p, index=False))
     atomic_write(out / "cells.parquet", lambda p: table.to_parquet(p, index=False))

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["cell_table", "confidence_interval", "format_cells", "paired_verdict"]
+__all__ = [
+    "cell_table", "confidence_interval", "detectable_difference", "format_cells", "paired_verdict",
+]  # fmt: skip
 
 
 def confidence_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -39,11 +41,43 @@ def confidence_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, floa
 
 
 def paired_verdict(diff: np.ndarray) -> dict:
-    """Mean paired difference, its 95% t-interval and the verdict."""
+    """Mean paired difference, its 95% t-interval, the verdict, and the
+    smallest true difference the design would detect with 80% power
+    (:func:`detectable_difference`)."""
     diff = np.asarray(diff, dtype=float)
     mean, lo, hi = confidence_interval(diff)
     verdict = "holds" if lo > 0 else "does not hold" if hi < 0 else "inconclusive"
-    return {"mean_diff": mean, "lo": lo, "hi": hi, "n": int(diff.size), "verdict": verdict}
+    return {"mean_diff": mean, "lo": lo, "hi": hi, "n": int(diff.size), "verdict": verdict,
+            "detectable": detectable_difference(diff)}  # fmt: skip
+
+
+def detectable_difference(diff: np.ndarray, power: float = 0.8, alpha: float = 0.05) -> float:
+    """The smallest mean paired difference a two-sided paired t-test at level
+    ``alpha`` detects with probability ``power``, for the spread of ``diff``
+    (its sample sd taken as the true one) and its number of pairs n: the
+    minimum detectable effect, solved exactly from the power of the t-test,
+    whose statistic follows a noncentral t with n - 1 degrees of freedom and
+    noncentrality delta sqrt(n) / sd (Cohen 1988, *Statistical Power
+    Analysis*, ch. 2). NaN with fewer than 2 pairs or no spread."""
+    from scipy import optimize
+
+    x = np.asarray(diff, dtype=float).ravel()
+    x = x[~np.isnan(x)]
+    n = x.size
+    if n < 2 or not x.std(ddof=1) > 0:
+        return float("nan")
+    df, tc = n - 1, stats.t.ppf(1 - alpha / 2, df=n - 1)
+
+    def shortfall(nc: float) -> float:
+        # the far tail underflows to NaN in scipy at small df and large nc: it is 0
+        upper = float(np.nan_to_num(stats.nct.sf(tc, df, nc), nan=1.0))
+        lower = float(np.nan_to_num(stats.nct.cdf(-tc, df, nc), nan=0.0))
+        return upper + lower - power
+
+    # the normal-approximation answer (t quantiles) is close; bracket around it
+    guess = tc + stats.t.ppf(power, df=df)
+    nc = optimize.brentq(shortfall, 0.0, 2.0 * guess, xtol=1e-10)
+    return float(nc * x.std(ddof=1) / np.sqrt(n))
 
 
 def cell_table(runs: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:

@@ -108,9 +108,14 @@ def _cmd_compare(args) -> int:
                     progress=not args.quiet)  # fmt: skip
     top = max(budgets)
     table = summary_table(runs, budget=top)
+    sellers = (
+        f"{config.n_providers} providers"
+        if config.market == "responses"
+        else f"{config.n_annotators} annotators"
+    )
     print(
         f"\n{len(names)} mechanisms x {args.seeds} seeds, budget ${top:,.0f}, "
-        f"{config.n_annotators} annotators, k={config.k}: mean [95% CI]\n"
+        f"{sellers}, k={config.k}: mean [95% CI]\n"
     )
     print(format_table(table))
     from ..files import atomic_write
@@ -274,11 +279,10 @@ def _cmd_report(args) -> int:
     from ..analysis.report import report
     from ..analysis.statistics import format_cells
     from ..experiments.store import factors as store_factors
-    from ..market.results import HEADLINES
+    from ..market.results import ALL_HEADLINES
 
-    metrics = (
-        [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else HEADLINES
-    )
+    # no --metrics: the store's market's headline figures
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     out = args.out or args.store / "report"
     if not is_store(args.store):
         raise ValueError(f"store: {args.store} is not a results store (one written by `sweep`)")
@@ -286,7 +290,8 @@ def _cmd_report(args) -> int:
 
     if args.metrics:
         check_metrics(args.store, metrics)  # before --out is claimed
-    spec = {"command": "report", "store": str(args.store.resolve()), "metrics": metrics,
+    spec = {"command": "report", "store": str(args.store.resolve()),
+            "metrics": metrics or "headlines",
             "figures": not args.no_figures}  # fmt: skip
     claim_out(out, spec, force=args.force)
     try:
@@ -297,7 +302,7 @@ def _cmd_report(args) -> int:
     by = store_factors(args.store)
     n_runs = int(table.runs.sum() + table.failed.sum())
     print(f"{args.store}: {len(table)} cells, {n_runs} runs; mean [95% CI] over replications\n")
-    print(format_cells(table, by, metrics))
+    print(format_cells(table, by, metrics or ALL_HEADLINES))
     print(f"\nwrote {out}/cells.csv, cells.parquet" + "".join(f", {p.name}" for p in paths))
     return 0
 

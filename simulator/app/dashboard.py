@@ -1,6 +1,7 @@
 """An interactive market: a Mesa ``SolaraViz`` app (``vickreyfeedback dashboard``).
 
-Knobs (sidebar, "Model Parameters"): the mechanism, the budget, k, the
+Knobs (sidebar, "Model Parameters"): the market (labels, or the paper's
+responses sold by LLM agents), the mechanism, the budget, k, the
 population size, the cost-quality correlation, the share of learning (EXP3)
 bidders among equilibrium bidders, and the seed. A change takes effect on
 *Reset*, which builds a new market with the knobs' values; *Step* runs one
@@ -19,6 +20,8 @@ dependency of this package.
 
 from __future__ import annotations
 
+import inspect
+
 import pandas as pd
 import solara
 from mesa.visualization import Slider, SolaraViz
@@ -30,8 +33,13 @@ from ..analysis import plots
 from ..experiments.changes import default_params
 from ..market.config import MarketConfig
 from ..market.model import MarketModel
+from ..market.responses import ResponseMarket
 
 ROUND_METRICS = ["mean_price", "spend", "aggregated_accuracy", "profit_total", "active_annotators"]
+RESPONSE_ROUND_METRICS = [
+    "mean_price", "spend", "order_accuracy", "chosen_reward", "embedding_diversity",
+    "provider_profit",
+]  # fmt: skip
 BASE = MarketConfig(
     task_source="synthetic",
     tasks_per_round=40,
@@ -47,10 +55,18 @@ until the budget is spent."""
 
 class DashboardMarket(MarketModel):
     """A :class:`MarketModel` built from the dashboard's knobs (keyword
-    arguments, as SolaraViz builds models)."""
+    arguments, as SolaraViz builds models); with ``market="responses"`` it
+    builds a :class:`DashboardResponses` instead (SolaraViz rebuilds a market
+    from its class and the knobs, so either class builds either market)."""
+
+    def __new__(cls, market: str = "labels", **knobs):
+        if market == "responses":
+            return DashboardResponses(**knobs)
+        return super().__new__(cls)
 
     def __init__(
         self,
+        market: str = "labels",
         mechanism: str = "vickrey",
         budget: float = BASE.budget,
         k: int = BASE.k,
@@ -74,7 +90,49 @@ class DashboardMarket(MarketModel):
         super().__init__(config)
 
 
+class DashboardResponses(ResponseMarket):
+    """The paper's response market from the same knobs: ``correlation`` is the
+    providers' cost-quality correlation; k (a pair), the annotators and the
+    learning share do not apply (providers ask at equilibrium)."""
+
+    def __new__(cls, market: str = "responses", **knobs):
+        if market == "labels":
+            return DashboardMarket(**knobs)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        market: str = "responses",
+        mechanism: str = "vickrey-feedback",
+        budget: float = BASE.budget,
+        k: int = 2,
+        n_annotators: int = BASE.n_annotators,
+        correlation: float = 0.0,
+        learning_share: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        base = MarketConfig(market="responses", tasks_per_round=40, rounds=None)
+        config = base.replace(
+            mechanism=mechanism,
+            mechanism_params=default_params(mechanism, base),
+            budget=float(budget),
+            correlation=float(correlation),
+            seed=int(seed),
+        )
+        super().__init__(config)
+
+
+for _cls in (DashboardMarket, DashboardResponses):  # the knobs, not __new__'s **knobs
+    _params = list(inspect.signature(_cls.__init__).parameters.values())[1:]
+    _cls.__signature__ = inspect.Signature(_params)
+
 MODEL_PARAMS = {
+    "market": {
+        "type": "Select",
+        "value": "labels",
+        "values": ["labels", "responses"],
+        "label": "Market (labels, or the paper's responses)",
+    },
     "mechanism": {
         "type": "Select",
         "value": "vickrey",
@@ -90,18 +148,39 @@ MODEL_PARAMS = {
 }
 
 
-def round_figure(model: MarketModel):
+def round_figure(model: MarketModel | ResponseMarket):
     """The per-round figure of a market (None before its first round)."""
     table = model.metrics_table()
     if table.empty:
         return None
+    metrics = RESPONSE_ROUND_METRICS if isinstance(model, ResponseMarket) else ROUND_METRICS
     return plots.over_rounds(
-        table.assign(mechanism=model.config.mechanism), ROUND_METRICS, panel=(3.4, 2.5), cols=3
+        table.assign(mechanism=model.config.mechanism), metrics, panel=(3.4, 2.5), cols=3
     )
 
 
-def winners_table(model: MarketModel) -> pd.DataFrame:
-    """The latest round's winners: one row per annotator who sold labels."""
+def provider_table(model: ResponseMarket) -> pd.DataFrame:
+    """The latest round's sellers in a response market: one row per provider
+    who sold responses, with its persona and private token cost."""
+    resp = model.responses_table()
+    cols = ["provider", "persona", "responses", "mean ask", "paid", "mean reward", "token cost"]
+    if resp.empty:
+        return pd.DataFrame(columns=cols)
+    last = resp[resp["round"] == resp["round"].max()]
+    out = last.groupby(["provider", "persona"]).agg(
+        responses=("task", "size"), mean_ask=("ask", "mean"), paid=("payment", "sum"),
+        mean_reward=("reward", "mean"),
+    ).reset_index()  # fmt: skip
+    out["token cost"] = model.book.token_cost[out.provider.to_numpy() - 1]
+    out = out.rename(columns={"mean_ask": "mean ask", "mean_reward": "mean reward"})
+    return out.sort_values(["paid", "provider"], ascending=[False, True], ignore_index=True)
+
+
+def winners_table(model: MarketModel | ResponseMarket) -> pd.DataFrame:
+    """The latest round's winners: one row per annotator who sold labels (per
+    provider who sold responses, in a response market)."""
+    if isinstance(model, ResponseMarket):
+        return provider_table(model)
     labels = model.labels_table()
     if labels.empty:
         return pd.DataFrame(
@@ -138,12 +217,17 @@ def Winners(model: MarketModel):
     update_counter.get()
     table = winners_table(model)
     cfg = model.config
-    spent = cfg.budget - model.budget_left
+    spent = model.spent
+    sellers = (
+        f"{cfg.n_providers} providers"
+        if isinstance(model, ResponseMarket)
+        else f"{len(model.active_annotators())} active annotators"
+    )
     with solara.Div(classes=["vf-winners"]):
         solara.Markdown(
-            f"**Round {model.round}** · mechanism `{cfg.mechanism}` · spent "
-            f"${spent:,.2f} of ${cfg.budget:,.0f} · {len(model.active_annotators())} active "
-            f"annotators · {len(table)} winners this round"
+            f"**Round {model.round}** · {cfg.market} market · mechanism `{cfg.mechanism}` · "
+            f"spent ${spent:,.2f} of ${cfg.budget:,.0f} · {sellers} · "
+            f"{len(table)} winners this round"
         )
         if len(table):
             body = table.head(25).to_html(
@@ -151,13 +235,13 @@ def Winners(model: MarketModel):
             )
             solara.HTML(tag="div", unsafe_innerHTML=body)
         else:
-            solara.Text("No labels bought yet.")
+            solara.Text("Nothing bought yet.")
 
 
 page = SolaraViz(
     DashboardMarket(),
     components=[(RoundPlots, 0), (Winners, 0)],
     model_params=MODEL_PARAMS,
-    name="VickreyFeedback: a label market",
+    name="VickreyFeedback: a label or response market",
 )
 """The app ``solara run simulator.app.dashboard`` serves."""

@@ -61,7 +61,7 @@ def _apply(cfg: MarketConfig, changes: Mapping[str, Any]) -> MarketConfig:
     params_given = any(
         k == "mechanism_params" or k.startswith("mechanism_params.") for k in changes
     )
-    market_changed = any(k.split(".")[0] in ("mechanism", "cost", "reserve") for k in changes)
+    market_changed = any(k.split(".")[0] in PRICE_FIELDS for k in changes)
     if market_changed and not params_given:
 
         def defaults(name: str, fields: dict) -> dict:
@@ -76,16 +76,29 @@ def _apply(cfg: MarketConfig, changes: Mapping[str, Any]) -> MarketConfig:
     return MarketConfig.from_dict(d)
 
 
+PRICE_FIELDS = ("mechanism", "cost", "reserve", "market", "token_cost", "fixed_cost", "personas")
+"""Fields the comparison defaults of a mechanism's parameters depend on."""
+
+
 def default_params(name: str, config: MarketConfig) -> dict:
     """Parameters a mechanism gets in a comparison unless the config says
     otherwise: the plain-data ones it takes from the market
-    (``Mechanism.market_params``), so that they are stored with the run."""
+    (``Mechanism.market_params``: e.g. a posted price from the cost prior: the
+    annotators' label costs, or in a response market the prior over response
+    costs, :func:`~simulator.market.responses.response_cost_prior`), so that
+    they are stored with the run."""
     if name == config.mechanism and config.mechanism_params:
         return dict(config.mechanism_params)
     from agents.population import cost_distribution
 
+    if config.market == "responses":
+        from ..market.provider_pool import response_cost_prior
+
+        prior = response_cost_prior(config)
+    else:
+        prior = cost_distribution(config.cost)
     cls = type(mechanisms.get(name))
-    params = cls.market_params(cost_dist=cost_distribution(config.cost), reserve=config.reserve)
+    params = cls.market_params(cost_dist=prior, reserve=config.reserve)
     return {k: v for k, v in params.items() if isinstance(v, int | float | str | bool)}
 
 

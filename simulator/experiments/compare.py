@@ -21,7 +21,7 @@ import mechanisms
 
 from ..analysis.statistics import cell_table, format_cells
 from ..market.config import MarketConfig
-from ..market.results import HEADLINES
+from ..market.results import ALL_HEADLINES, headlines_of
 from .changes import default_params
 from .design import Design
 from .sweep import preset
@@ -106,12 +106,12 @@ def summary_table(runs: pd.DataFrame, budget: float | None = None) -> pd.DataFra
     """Mean and 95% CI per mechanism of the headline figures (at one budget)."""
     if budget is not None:
         runs = runs[np.isclose(runs.budget, budget)]
-    return cell_table(runs, ["mechanism"], HEADLINES)
+    return cell_table(runs, ["mechanism"], headlines_of(runs))
 
 
 def format_table(table: pd.DataFrame) -> str:
     """``mean [lo, hi]`` strings for printing."""
-    return format_cells(table, ["mechanism"], HEADLINES)
+    return format_cells(table, ["mechanism"], ALL_HEADLINES)
 
 
 def mechanism_table() -> pd.DataFrame:

@@ -55,6 +55,19 @@ def run_market(config: MarketConfig):
     return run(config)
 
 
+def heldout_pairs_for(config: MarketConfig):
+    """The held-out gold pairs a market's data is scored on: the task world's
+    (label market), or pairs of the provider pool's replies to held-out prompts
+    (response market); neither market ever sells them."""
+    if config.market == "responses":
+        from ..market.provider_pool import heldout_response_pairs
+
+        return heldout_response_pairs()
+    from rlhf.taskworld import shipped_pairs
+
+    return shipped_pairs("heldout")
+
+
 def market_with_efficiency(
     config: MarketConfig, *, trainer: str = "proxy", heldout: int | None = None, **settings
 ):
@@ -76,11 +89,10 @@ def market_with_efficiency(
     """
     from rlhf.efficiency import dollar_efficiency
     from rlhf.settings import TrainSettings
-    from rlhf.taskworld import shipped_pairs
 
     from ..market.results import run
 
-    held = shipped_pairs("heldout")
+    held = heldout_pairs_for(config)
     if heldout is not None:
         if isinstance(heldout, bool) or not isinstance(heldout, int) or heldout < 1:
             raise ValueError(f"heldout: must be an integer >= 1, got {heldout!r}")

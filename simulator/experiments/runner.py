@@ -31,15 +31,17 @@ import pandas as pd
 
 from ..files import atomic_write, sha256_of
 from ..market.config import MarketConfig
-from ..market.results import HEADLINES, jsonable
+from ..market.results import headlines, jsonable
 from .changes import _flatten
 from .runfns import DEFAULT_RUN_FN, _resolve
 
 __all__ = ["TABLES", "RunTask", "execute", "run_key"]
 
-TABLES = ("rounds", "labels", "dataset")
+TABLES = ("rounds", "labels", "dataset", "responses")
 """The per-run tables a store can hold besides ``runs``."""
-_RESULT_TABLE = {"rounds": "metrics", "labels": "labels", "dataset": "dataset"}
+_RESULT_TABLE = {
+    "rounds": "metrics", "labels": "labels", "dataset": "dataset", "responses": "responses",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def run_key(
 
     Equal numbers hash alike (``1`` and ``1.0`` in ``mechanism_params``), and
     integers stay exact (two seeds never share a key)."""
-    text = json.dumps(_key_form(config.to_dict()), sort_keys=True) + "|" + run_fn
+    text = json.dumps(_key_form(config.key_dict()), sort_keys=True) + "|" + run_fn
     if run_params:
         text += "|" + json.dumps(_key_form(dict(run_params)), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -214,7 +216,7 @@ def _row(task: RunTask, summary: dict, error, tb, elapsed: float) -> pd.DataFram
         if k != "seed":
             row[k] = v
     metrics = {("rounds_run" if k == "rounds" else k): v for k, v in summary.items()}
-    for k in HEADLINES:
+    for k in headlines(cfg.get("market", "labels")):
         metrics.setdefault(k, math.nan)
     for k, v in metrics.items():
         if k in ("mechanism", "seed") or k in row:

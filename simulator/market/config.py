@@ -1,9 +1,10 @@
 """Every parameter of one market run, validated, in one frozen object.
 
-(Over 400 lines on purpose: one frozen dataclass of 29 fields, each declared
+(Over 400 lines on purpose: one frozen dataclass of 41 fields, each declared
 with its default and command-line help, documented in the class docstring and
 checked in ``__post_init__`` beside the checks that tie fields together; split
-up, one field's contract would be spread over several files. The generic value
+up, one field's contract would be spread over several files. The response
+market's checks are in :mod:`simulator.market.config_responses`. The generic value
 checks are in :mod:`simulator.market.validation`, the file formats in
 :mod:`simulator.market.formats`.)
 
@@ -66,6 +67,7 @@ Encoding in files
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import json
 import math
@@ -81,6 +83,14 @@ from agents.population import DEFAULT_COST, DEFAULT_QUALITY
 
 from ..files import atomic_write_text
 from .aggregation import known_methods
+from .config_responses import (
+    DEFAULT_TOKEN_COST,
+    MARKETS,
+    PAIR_LABELS,
+    PROVIDER_CLAIMS,
+    check_response_auction,
+    check_response_fields,
+)
 from .formats import dumps, format_of, loads
 from .validation import (
     ConfigError,
@@ -128,9 +138,18 @@ _QUALITY_KEYS = {"beta": ("a", "b")}
 _INF_STRINGS = ("inf", "+inf", "infinity", "+infinity")
 
 
+DEFAULT_K = 3
+"""Labels bought per task in a label market (a response market buys a pair)."""
+DEFAULT_BIDDERS = 10
+"""Annotators bidding on each task in a label market (a response market: every provider)."""
+
+
 def _help(text: str) -> str:
     """A field's help text with the allowed values filled in from their one list."""
     for name, values in (
+        ("MARKETS", MARKETS),
+        ("PAIR_LABELS", PAIR_LABELS),
+        ("PROVIDER_CLAIMS", PROVIDER_CLAIMS),
         ("AGGREGATIONS", AGGREGATIONS),
         ("QUALITY_ESTIMATES", QUALITY_ESTIMATES),
         ("QUALITY_SCORES", QUALITY_SCORES),
@@ -174,10 +193,13 @@ class MarketConfig:
             mechanisms compares equilibria, not naive bidding.
         strategy_params: strategy name -> its parameters (a dict).
         capacity: labels one annotator can sell per round (>= 1).
-        bidders_per_task: annotators who see and bid on each task (>= 1;
-            the simulator caps it at the number of active annotators).
-        k: labels bought per task (1 <= k <= bidders_per_task and
-            k <= n_annotators).
+        bidders_per_task: sellers who see and bid on each task (>= 1; the
+            simulator caps it at the number of active annotators). Default
+            (None): 10 annotators in a label market, every provider
+            (``n_providers``) in a response market.
+        k: items bought per task (1 <= k <= bidders_per_task). Default
+            (None): 3 labels (k <= n_annotators) in a label market, 2
+            responses (the pair) in a response market.
         reserve: the most the buyer pays per label (>= 0; ``inf`` for none).
         budget: the buyer's total budget in dollars (> 0, finite).
         tasks_per_round: tasks auctioned per round (>= 1).
@@ -223,6 +245,36 @@ class MarketConfig:
         incentive_sample: bid slots sampled per round for the incentive-gap
             metric (>= 0; 0 disables it).
         seed: the root random seed (>= 0).
+
+    The response market (``market: "responses"``; the paper's market, see
+    :mod:`simulator.market.responses` and
+    :mod:`simulator.market.config_responses`), fields that a label market
+    ignores:
+
+        market: ``"labels"`` (default: annotators sell labels on fixed pairs)
+            or ``"responses"`` (LLM agents sell responses with quality bids).
+        n_providers: response providers (>= 1, default 8).
+        personas: persona name -> share of providers (names from
+            :data:`rlhf.personas.PERSONAS`; a list means equal shares; default
+            every shipped persona alike).
+        token_cost: a provider's private cost per generated token, a
+            lognormal or uniform distribution like ``cost`` (default
+            lognormal, median $0.004, sigma 0.5), correlated with its persona's
+            mean gold reward by ``correlation``; a response costs
+            token_cost x its length + ``fixed_cost``.
+        fixed_cost: dollars per response on top of the tokens (>= 0, $0.02).
+        self_eval_noise: sd of the Gaussian noise in a provider's
+            self-evaluation of its reply's gold reward (>= 0, default 0.1).
+        provider_claims: ``"honest"`` (the quality bid is the noisy
+            self-evaluation: the paper's setting) or ``"strategic"`` (the
+            mechanism's solved equilibrium claim where it collects claims).
+        verify_claims: None, or a tolerance >= 0: the buyer checks winners'
+            claims on gold and does not pay a claim above gold + tolerance.
+        pair_label: ``"bids"`` (the higher bid is chosen; k must be 2) or
+            ``"annotators"`` (the label market orders every pair of a prompt's
+            k responses).
+        label_mechanism, label_k, label_budget_share: that label market's
+            mechanism, labels per pair and share of the budget.
     """
 
     mechanism: str = field(
@@ -262,8 +314,14 @@ class MarketConfig:
         metadata={"help": "per-strategy parameters, e.g. '{markup: {m: 0.3}}'"},
     )
     capacity: int = field(default=20, metadata={"help": "labels per annotator per round"})
-    bidders_per_task: int = field(default=10, metadata={"help": "annotators that bid on each task"})
-    k: int = field(default=3, metadata={"help": "labels bought per task"})
+    bidders_per_task: int | None = field(
+        default=None,
+        metadata={"help": "sellers that bid on each task (default: 10 annotators; every provider)"},
+    )
+    k: int | None = field(
+        default=None,
+        metadata={"help": "items bought per task (default: 3 labels; 2 responses, a pair)"},
+    )
     reserve: float = field(
         default=1.0, metadata={"help": "reserve price, $ per label ('inf' for none)"}
     )
@@ -316,6 +374,54 @@ class MarketConfig:
         default=20, metadata={"help": "slots sampled per round for the incentive gap (0: off)"}
     )
     seed: int = field(default=0, metadata={"help": "random seed"})
+    # the response market (``market: responses``; see simulator.market.responses)
+    market: str = field(
+        default="labels",
+        metadata={"help": _help("what is sold: <MARKETS> (labels on fixed pairs, or responses)")},
+    )
+    n_providers: int = field(
+        default=8, metadata={"help": "response providers (LLM agents) in a response market"}
+    )
+    personas: dict = field(
+        default_factory=dict,
+        metadata={"help": "providers' personas and shares, e.g. '{enthusiast: 0.5, terse: 0.5}'"},
+    )
+    token_cost: dict = field(
+        default_factory=lambda: dict(DEFAULT_TOKEN_COST),
+        metadata={"help": "a provider's private cost per generated token ($), a distribution"},
+    )
+    fixed_cost: float = field(
+        default=0.02, metadata={"help": "a provider's fixed cost per response ($)"}
+    )
+    self_eval_noise: float = field(
+        default=0.1, metadata={"help": "sd of the noise in a provider's self-evaluation (>= 0)"}
+    )
+    provider_claims: str = field(
+        default="honest",
+        metadata={"help": _help("providers' quality bids: <PROVIDER_CLAIMS>")},
+    )
+    verify_claims: float | None = field(
+        default=None,
+        metadata={
+            "help": "check winners' claims on gold: a claim above gold + this tolerance is "
+            "not paid ('none': no check)"
+        },
+    )
+    pair_label: str = field(
+        default="bids",
+        metadata={"help": _help("what orders a bought pair: <PAIR_LABELS>")},
+    )
+    label_mechanism: str = field(
+        default="vickrey",
+        metadata={"help": "the label market's mechanism when pair_label is annotators"},
+    )
+    label_k: int = field(
+        default=3, metadata={"help": "labels bought per pair when pair_label is annotators"}
+    )
+    label_budget_share: float = field(
+        default=0.5,
+        metadata={"help": "share of the budget kept for labels when pair_label is annotators"},
+    )
 
     # ------------------------------------------------------------------ checks
 
@@ -383,13 +489,24 @@ class MarketConfig:
                 put("strategy_params", params)
         put("capacity", _int("capacity", self.capacity, lo=1, hi=1_000_000))
 
+        # the market and its sellers
+        put("market", _choice("market", self.market, MARKETS))
+        responses = self.market == "responses"
+        check_response_fields(self, put)
+
         # the auction and the buyer
+        if self.bidders_per_task is None:
+            put("bidders_per_task", self.n_providers if responses else DEFAULT_BIDDERS)
         put(
             "bidders_per_task",
             _int("bidders_per_task", self.bidders_per_task, lo=1, hi=MAX_BIDDERS_PER_TASK),
         )
+        if self.k is None:
+            put("k", 2 if responses else DEFAULT_K)
         put("k", _int("k", self.k, lo=1))
-        if self.k > self.n_annotators:
+        if responses:
+            check_response_auction(self)
+        elif self.k > self.n_annotators:
             raise ConfigError(f"k: must be <= n_annotators ({self.n_annotators}), got k = {self.k}")
         if self.k > self.bidders_per_task:
             raise ConfigError(
@@ -458,6 +575,17 @@ class MarketConfig:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             out[f.name] = _copy_plain(getattr(self, f.name))
+        return out
+
+    def key_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` less the response-market fields where they hold their
+        defaults: what a run's store key hashes, so every run stored before the
+        response market existed keeps its key."""
+        out = self.to_dict()
+        defaults = _defaults()
+        for name in RESPONSE_FIELDS:
+            if out[name] == defaults[name]:
+                del out[name]
         return out
 
     @classmethod
@@ -535,6 +663,19 @@ class MarketConfig:
 
 
 # --------------------------------------------------------------------- helpers
+
+RESPONSE_FIELDS = (
+    "market", "n_providers", "personas", "token_cost", "fixed_cost", "self_eval_noise",
+    "provider_claims", "verify_claims", "pair_label", "label_mechanism", "label_k",
+    "label_budget_share",
+)  # fmt: skip
+"""The fields of the response market (added after the label market's)."""
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    return MarketConfig().to_dict()
+
 
 
 def _field_names() -> list[str]:

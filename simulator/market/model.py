@@ -107,10 +107,11 @@ def _resolve_config(config: MarketConfig | None, seed, rng, fields: dict) -> Mar
             seed = rng
     if seed is None and config is None:
         seed = int(np.random.SeedSequence().generate_state(2, np.uint64)[0] >> np.uint64(1))
-    cfg = config if config is not None else MarketConfig()
     if seed is not None:
         fields = {**fields, "seed": seed}
-    return cfg.replace(**fields) if fields else cfg
+    if config is None:  # the fields on the defaults (a market's own defaults: k, bidders)
+        return MarketConfig.from_dict(fields)
+    return config.replace(**fields) if fields else config
 
 
 class MarketModel(mesa.Model):
@@ -133,6 +134,11 @@ class MarketModel(mesa.Model):
         **fields,
     ):
         cfg = _resolve_config(config, seed, rng, fields)
+        if cfg.market != "labels":
+            raise ValueError(
+                f"market: MarketModel runs the label market, got {cfg.market!r} "
+                "(simulator.market.responses.ResponseMarket runs the response market)"
+            )
         super().__init__(rng=stream_generator(cfg.seed, "mesa"))
         self.config = cfg
         self.budget_left = float(cfg.budget)
@@ -324,6 +330,21 @@ class MarketModel(mesa.Model):
             self.running = False  # open-ended run and nothing sells any more: stop
             return
         self._prepare_next()
+
+    def post(self, batch: TaskBatch) -> None:
+        """One round on tasks posted from outside: the response market posts the
+        pairs it bought when annotators order them (``pair_label: annotators``).
+        The round runs as any other, from the budget left; one DataCollector row."""
+        if len(batch) == 0 or self.budget_left <= 0 or not self.crowd.active.any():
+            return
+        self.round += 1
+        self.crowd.round = self.round
+        self._round(batch, self.crowd.active_indices())
+        self.datacollector.collect(self)
+
+    def round_dataset(self, i: int = -1) -> dict[str, np.ndarray]:
+        """Round ``i``'s rows of the dataset table, as arrays (the last by default)."""
+        return self._dataset[i]
 
     def _bid(self, idx: np.ndarray) -> None:
         """Annotators ``idx`` choose their asks and claims (all at once)."""

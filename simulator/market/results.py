@@ -25,12 +25,33 @@ from .config import MarketConfig
 from .model import MarketModel
 from .tasks import TaskSource
 
-TABLES = ("metrics", "labels", "dataset")
+TABLES = ("metrics", "labels", "dataset", "responses")
 HEADLINES = (
     "labels_bought", "aggregated_accuracy", "dollars_per_correct", "annotator_profit",
     "efficiency", "incentive_gap", "spend",
 )  # fmt: skip
 """The summary figures a comparison, a sweep's run table and a report show first."""
+RESPONSE_HEADLINES = (
+    "pairs", "order_accuracy", "dollars_per_pair", "chosen_reward", "rejected_reward",
+    "embedding_diversity", "distinct_2", "provider_profit", "spend",
+)  # fmt: skip
+"""The same for a response market."""
+ALL_HEADLINES = HEADLINES + tuple(h for h in RESPONSE_HEADLINES if h not in HEADLINES)
+"""Both markets' headline figures (a frame of runs of both markets)."""
+
+
+def headlines(market: str | None = "labels") -> tuple[str, ...]:
+    """The headline figures of a market (``"labels"`` or ``"responses"``)."""
+    return RESPONSE_HEADLINES if market == "responses" else HEADLINES
+
+
+def headlines_of(runs: pd.DataFrame) -> tuple[str, ...]:
+    """The headline figures of a frame of runs: its market's, or both markets'
+    where it holds both."""
+    markets = set(runs["market"].dropna()) if "market" in runs else {"labels"}
+    if markets == {"responses"}:
+        return RESPONSE_HEADLINES
+    return ALL_HEADLINES if "responses" in markets else HEADLINES
 
 
 @dataclass
@@ -43,7 +64,11 @@ class SimulationResult:
         labels: one row per bought label: round, task, annotator, ask,
             quality_claim, payment, label, true_label, gold.
         dataset: one row per posted task: aggregated label, confidence,
-            n_labels, total_paid, true_label, gold (and text columns if any).
+            n_labels, total_paid, true_label, gold (and text columns if any);
+            in a response market one row per bought pair (both responses,
+            rewards, bids, asks, payments, providers, personas, the order).
+        responses: one row per bought response (a response market; empty in
+            a label market).
         summary: headline figures of the whole run.
     """
 
@@ -52,6 +77,7 @@ class SimulationResult:
     labels: pd.DataFrame
     dataset: pd.DataFrame
     summary: dict = field(default_factory=dict)
+    responses: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write metrics/labels/dataset as Parquet, summary.json, config.yaml
@@ -87,20 +113,22 @@ class SimulationResult:
         d = Path(directory)
         if not d.is_dir():
             raise ValueError(f"{d}: not a saved result (not a directory)")
-        for f in _FILES:
+        sums = _read_checksums(d)
+        newer = (d / "responses.parquet").exists() or "responses.parquet" in (sums or {})
+        files = _FILES if newer else _FILES_BEFORE_RESPONSES
+        for f in files:
             if not (d / f).is_file():
                 raise ValueError(
                     f"{d}: not a saved result: {f} is "
                     f"{'not a file' if (d / f).exists() else 'missing'}"
                 )
-        sums = _read_checksums(d)
         if sums is None:
             warnings.warn(
                 f"{d}: saved without checksums (an older version); its files are not verified",
                 stacklevel=2,
             )
         else:
-            for f in _FILES:
+            for f in files:
                 want, path = sums.get(f), d / f
                 if not isinstance(want, dict) or path.stat().st_size != want.get("bytes") or (
                     sha256_of(path) != want.get("sha256")
@@ -109,13 +137,16 @@ class SimulationResult:
                         f"{path}: changed since the result was saved (size or checksum differ "
                         f"from {CHECKSUMS}); the result cannot be trusted"
                     )
-        tables = {t: pd.read_parquet(d / f"{t}.parquet") for t in TABLES}
+        tables = {t: pd.read_parquet(d / f"{t}.parquet") for t in TABLES
+                  if (d / f"{t}.parquet").exists()}  # fmt: skip
         summary = json.loads((d / "summary.json").read_text(encoding="utf-8"))
         return cls(config=MarketConfig.load(d / "config.yaml"), summary=summary, **tables)
 
 
 CHECKSUMS = "checksums.json"
 _FILES = (*(f"{t}.parquet" for t in TABLES), "summary.json", "config.yaml")
+_FILES_BEFORE_RESPONSES = tuple(f for f in _FILES if f != "responses.parquet")
+"""A result saved before the response market had no responses table."""
 
 
 def _read_checksums(d: Path) -> dict | None:
@@ -194,7 +225,14 @@ def run(
         progress: show a progress bar over rounds (tqdm).
     """
     config = config or MarketConfig()
-    model = MarketModel(config, tasks=tasks)
+    if config.market == "responses":
+        if tasks is not None:
+            raise ValueError("tasks: a response market posts the provider pool's prompts")
+        from .responses import ResponseMarket
+
+        model = ResponseMarket(config)
+    else:
+        model = MarketModel(config, tasks=tasks)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -211,10 +249,25 @@ def run(
     metrics = model.metrics_table()
     labels = model.labels_table()
     dataset = model.dataset_table()
+    if config.market == "responses":
+        from .response_summary import summarize_responses
+
+        responses = model.responses_table()
+        summary = summarize_responses(model, metrics, labels, dataset, responses)
+    else:
+        responses = _empty_responses()
+        summary = summarize(model, metrics, labels, dataset)
     return SimulationResult(
         config=config,
         metrics=metrics,
         labels=labels,
         dataset=dataset,
-        summary=summarize(model, metrics, labels, dataset),
+        summary=summary,
+        responses=responses,
     )
+
+
+def _empty_responses() -> pd.DataFrame:
+    from .response_tables import RESPONSE_DTYPES
+
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in RESPONSE_DTYPES.items()})

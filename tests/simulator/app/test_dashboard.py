@@ -170,3 +170,20 @@ def test_dashboard_in_a_real_browser(dashboard_url):
             raise
         finally:
             browser.close()
+
+
+def test_the_market_knob_builds_the_response_market_and_back():
+    from simulator.market.responses import ResponseMarket
+
+    m = DashboardMarket(market="responses", mechanism="vickrey", budget=60, seed=2)
+    assert isinstance(m, ResponseMarket) and m.config.market == "responses"
+    assert round_figure(m) is None and winners_table(m).empty
+    m.step()
+    table = winners_table(m)
+    resp = m.responses_table()
+    assert table.responses.sum() == len(resp) and table.paid.sum() == pytest.approx(
+        resp.payment.sum()
+    )
+    assert len([ax for ax in round_figure(m).axes if ax.get_visible()]) == 6
+    back = type(m)(market="labels", mechanism="vickrey", seed=2)  # SolaraViz's Reset
+    assert isinstance(back, DashboardMarket) and back.config.market == "labels"
