@@ -5,7 +5,7 @@ replies to prompts; its *persona* is how it generates: a system prompt and
 sampling settings for the shared policy model (SmolLM2-135M-Instruct). The
 eight personas below are chosen so that their replies' mean gold reward
 (:func:`rlhf.reward.gold_reward`) spans a clear range: ``enthusiast`` and
-``professional`` write warm, fluent praise (high reward), ``critic`` complains,
+``professional`` are asked for warm, fluent praise (high reward), ``critic`` complains,
 ``terse`` answers in a few words (short replies lose the fluency length term)
 and ``rambler`` samples at a high temperature (gibberish loses fluency); the
 others sit in between. ``plain`` is the setting of the label market's shipped
@@ -14,10 +14,14 @@ temperature 1.0, top-p 0.95).
 
 SmolLM2-135M follows system prompts only loosely, so the critic's prompt shows
 a sample complaint (a bare "complain" instruction left its mean reward near
-the plain persona's), and ``terse`` mostly overruns its 16-token cap: with
-``rambler`` (which never emits eos at temperature 1.6) it accounts for most
-of the truncated replies. Replies of the other personas may take up to 128
-new tokens, enough for nearly all of them to end on their own.
+the plain persona's); even so, in the shipped pool only ``enthusiast`` is
+clearly above ``plain`` (``professional`` is level with it) and ``critic`` is
+well below it. ``terse`` mostly overruns its 16-token cap and ``rambler``
+(temperature 1.6) almost never emits eos, so most of their replies are cut at
+the cap. The other personas may take up to 128 new tokens; about four of
+their replies in five end before that, the rest are rambling answers to
+open-ended prompts ("give a brief opinion", "write a short message to the
+owner").
 
 The measured per-persona means of the shipped pool are in
 :mod:`rlhf.providers` (``rlhf/data/providers.parquet``).
@@ -43,8 +47,9 @@ class Persona:
     description: str
 
 
-#: the cap of the personas that end their replies themselves (96 cut 10-25% of
-#: their replies in a 16-prompt trial; 128 lets most end on their own)
+#: the cap of the personas whose replies usually end on their own (96 cut
+#: 10-25% of their replies in a 16-prompt trial; 128 still cuts 18-25% in the
+#: shipped pool, nearly all on three open-ended prompt templates)
 _MAX_NEW_TOKENS = 128
 
 PERSONAS: dict[str, Persona] = {
@@ -65,7 +70,7 @@ PERSONAS: dict[str, Persona] = {
             0.7,
             0.9,
             _MAX_NEW_TOKENS,
-            "a polished, positive one-sentence copywriter (high reward)",
+            "a polished, positive one-sentence copywriter (reward close to plain's)",
         ),
         Persona(
             "friendly",

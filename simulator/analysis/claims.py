@@ -225,11 +225,20 @@ def main(argv: list[str] | None = None) -> int:
         help="the label market (default) or the paper's response market",
     )
     ap.add_argument("--budget", type=float, default=None, help="$ per run (default: the claim's)")
+    ap.add_argument(
+        "--tasks-per-round",
+        type=int,
+        default=None,
+        help="tasks (prompts) posted per round (default: the config's, 200)",
+    )
     args = ap.parse_args(argv)
     grid = {"store": args.store, "executor": None, "workers": args.workers,
             "progress": not args.quiet}  # fmt: skip
-    if args.market == "responses":
-        grid["market"] = MarketConfig(market="responses")
+    market = MarketConfig(market=args.market)
+    if args.tasks_per_round is not None:
+        market = market.replace(tasks_per_round=args.tasks_per_round)
+    if market != MarketConfig():
+        grid["market"] = market
     if args.budget is not None:
         if not args.budget > 0 or args.budget == float("inf"):
             ap.error(f"--budget: must be > 0 and finite, got {args.budget}")

@@ -6,8 +6,10 @@ needs to ask them where the paper did (Zhang & Duan 2024, arXiv:2409.18417):
 
 - :func:`buy_everything_responses`: the paper's baseline, every offered
   response bought at a posted price (the 90th percentile of the response cost
-  prior, at most the reserve) and every pair of a prompt's responses labelled
-  by annotators (one label per pair, bought with ``vickrey`` from 70% of the
+  prior, at most the reserve; the price is also the reserve, so the buyer
+  posts as many prompts as it can pay every reply of at that price, and the
+  label market's reserve is that price too) and every pair of a prompt's responses labelled
+  by annotators (one label per pair, bought with ``vickrey`` from 40% of the
   budget: a pair needs an order, and buying everything leaves C(8, 2) = 28 of
   them per prompt);
 - :func:`response_diversity`: claim 3a's measure: the mean pairwise MiniLM
@@ -28,7 +30,7 @@ from ..market.config import MarketConfig
 __all__ = ["buy_everything_responses", "response_diversity"]
 
 BASELINE_QUANTILE = 0.9
-LABEL_SHARE = 0.7
+LABEL_SHARE = 0.4
 
 
 def buy_everything_responses(cfg: MarketConfig) -> MarketConfig:
@@ -39,6 +41,7 @@ def buy_everything_responses(cfg: MarketConfig) -> MarketConfig:
     return cfg.replace(
         mechanism="fixed-price",
         mechanism_params={"price": price},
+        reserve=price,
         k=cfg.bidders_per_task,
         pair_label="annotators",
         label_mechanism="vickrey",

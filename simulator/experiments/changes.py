@@ -45,7 +45,7 @@ def _apply(cfg: MarketConfig, changes: Mapping[str, Any]) -> MarketConfig:
     if not changes:
         return cfg
     _check_keys(changes)
-    d = cfg.to_dict()
+    d = cfg.spec()  # k and bidders_per_task at their default follow a changed market
     for key, value in changes.items():
         top, _, rest = key.partition(".")
         if not rest:

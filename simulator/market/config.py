@@ -602,9 +602,24 @@ class MarketConfig:
         return cls(**dict(d))
 
     def replace(self, **changes: Any) -> MarketConfig:
-        """A copy with some fields changed, validated like a new config."""
+        """A copy with some fields changed, validated like a new config. ``k`` and
+        ``bidders_per_task`` left at their market's default follow the market:
+        ``MarketConfig().replace(market="responses").k == 2``."""
         _check_names(changes.keys())
-        return dataclasses.replace(self, **changes)
+        return MarketConfig(**{**self.spec(), **changes})
+
+    def spec(self) -> dict[str, Any]:
+        """:meth:`to_dict` with ``k`` and ``bidders_per_task`` as None where they
+        hold their market's default (3 and 10 labels; 2 and n_providers
+        responses): the form changes are applied to, so that changing the
+        market changes those defaults too."""
+        out = self.to_dict()
+        responses = self.market == "responses"
+        if self.k == (2 if responses else DEFAULT_K):
+            out["k"] = None
+        if self.bidders_per_task == (self.n_providers if responses else DEFAULT_BIDDERS):
+            out["bidders_per_task"] = None
+        return out
 
     # ----------------------------------------------------------------- files
 

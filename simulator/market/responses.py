@@ -33,6 +33,7 @@ providers, responses and self-evaluations (common random numbers).
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import mesa
@@ -419,9 +420,9 @@ _WORLDS: dict[tuple, _World] = {}
 def _world(pool: pd.DataFrame, wanted: tuple[str, ...]) -> _World:
     """The pool's :class:`_World` for ``wanted``, kept for the last few pools
     (keyed by the pool's content: the shipped pool is a fresh copy per call)."""
-    key = (wanted, tuple(pool.persona), tuple(pool.prompt), tuple(pool.response),
-           tuple(pool.reward), tuple(pool.n_tokens), tuple(pool.truncated),
-           tuple(pool.split) if "split" in pool.columns else None)  # fmt: skip
+    cols = [c for c in (*POOL_COLUMNS, "split") if c in pool.columns]
+    digest = pd.util.hash_pandas_object(pool[cols], index=False).to_numpy().tobytes()
+    key = (wanted, hashlib.blake2b(digest, digest_size=16).hexdigest())
     world = _WORLDS.get(key)
     if world is None:
         world = _WORLDS[key] = _World(pool, wanted)

@@ -114,21 +114,30 @@ def test_shipped_pool_is_cached_but_returned_as_a_copy(pool):
 
 
 def test_most_replies_end_on_their_own(pool):
-    """terse (16 tokens) and rambler (temperature 1.6, never emits eos) are
-    cut at their caps by design; the others nearly always end themselves."""
-    capped = pool.persona.isin(["terse", "rambler"])
-    assert pool.truncated[~capped].mean() < 0.1
-    assert pool.truncated.mean() < 0.35
-    assert pool.truncated[pool.persona == "rambler"].mean() > 0.9
+    """terse (16 tokens) and rambler (temperature 1.6: eos is almost never
+    drawn) are mostly cut at their caps; the other six personas end about
+    four replies in five on their own within 128 tokens (the rest are
+    rambling answers to open-ended prompts such as "give a brief opinion")."""
+    share = pool.groupby("persona").truncated.mean()
+    assert share["rambler"] > 0.9 and share["terse"] > 0.5
+    others = share.drop(["terse", "rambler"])
+    assert (others < 0.3).all()
+    assert pool.truncated[~pool.persona.isin(["terse", "rambler"])].mean() < 0.25
+    assert pool.truncated.mean() < 0.4
 
 
 def test_persona_mean_rewards_span_a_clear_range(pool):
+    """enthusiast tops the pool; critic, terse and rambler are its three
+    lowest, well below every other persona (per-persona standard errors are
+    about 0.02-0.03 with 400 replies each)."""
     means = persona_summary(pool).mean_reward
+    assert means.idxmax() == "enthusiast"
     assert means.max() - means.min() > 0.5
     low = means[["critic", "terse", "rambler"]]
-    high = means[["enthusiast", "professional"]]
-    assert high.min() > low.max() + 0.3
-    assert high.min() > means["plain"] > means["critic"]
+    rest = means.drop(low.index)
+    assert set(means.nsmallest(3).index) == set(low.index)
+    assert rest.min() > low.max() + 0.15
+    assert means["enthusiast"] > means["plain"] + 0.1
 
 
 # ------------------------------------------------------------------ the generation loop
