@@ -49,7 +49,7 @@ class Persona:
 
 #: the cap of the personas whose replies usually end on their own (96 cut
 #: 10-25% of their replies in a 16-prompt trial; 128 still cuts 18-25% in the
-#: shipped pool, nearly all on three open-ended prompt templates)
+#: shipped pool, nine in ten of them on three open-ended prompt templates)
 _MAX_NEW_TOKENS = 128
 
 PERSONAS: dict[str, Persona] = {

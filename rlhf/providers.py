@@ -11,7 +11,16 @@ their replies with the policy model and scores them with the gold reward:
   ``rlhf/data/providers.parquet`` (SmolLM2-135M-Instruct, all 400 prompts, the
   8 personas, seed 0), so the market and tests need no generation.
 - ``python -m rlhf.providers [--out PATH] [--batch-size N] [--limit-prompts N]``
-  regenerates it and prints per-persona means.
+  regenerates it and prints per-persona means. The shipped file was made with
+  ``OMP_WAIT_POLICY=PASSIVE python -m rlhf.providers --batch-size 64 --threads 2``
+  (57 minutes on two shared CPU cores); sampling depends on the batch size, so
+  use the same one to reproduce it.
+
+Sampling is a plain KV-cache decoding loop (:func:`_generate_batch`) with the
+distribution of ``model.generate(do_sample=True, temperature, top_p, top_k=0)``
+(greedy decoding gives identical tokens), except that a finished reply leaves
+the batch: a batch costs the tokens its replies take, not its longest reply
+times its size (on CPU, where finished rows cost as much as running ones).
 
 Columns of a pool: ``persona``, ``prompt``, ``split`` ("train"/"heldout"),
 ``response`` (stripped text), ``reward`` (gold reward), ``n_tokens``

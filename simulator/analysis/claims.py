@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         help="tasks (prompts) posted per round (default: the config's, 200)",
     )
     args = ap.parse_args(argv)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 20)
     grid = {"store": args.store, "executor": None, "workers": args.workers,
             "progress": not args.quiet}  # fmt: skip
     market = MarketConfig(market=args.market)
@@ -273,9 +275,10 @@ def main(argv: list[str] | None = None) -> int:
                     "embedding_diversity_all", "distinct_2_common"]  # fmt: skip
             print(df.groupby("arm")[cols].mean())
             print(
-                "claim 3a, embedding diversity of bought responses on common prompts "
-                "(vickrey-feedback - buy-everything):",
-                _paired(df, "embedding_diversity_common", "vickrey-feedback", "buy-everything"),
+                "claim 3a, diversity lost by top-bid selection: embedding diversity of the "
+                "responses bought on common prompts (buy-everything - vickrey-feedback; "
+                "'holds' = vickrey-feedback's are less diverse):",
+                _paired(df, "embedding_diversity_common", "buy-everything", "vickrey-feedback"),
             )
         else:
             df = claim3(**grid)
