@@ -115,19 +115,14 @@ def text_embeddings(texts: Sequence[str], *, cache: bool = True) -> np.ndarray:
                 pass  # unreadable: compute it again below
     emb = get_embedder().encode(texts)
     if path is not None:
-        import os
-        import tempfile
+        from .files import write_atomically
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-        os.close(fd)
-        try:
+        def save(tmp: str) -> None:
             with open(tmp, "wb") as fh:  # a file object: np.save adds no suffix
                 np.save(fh, emb, allow_pickle=False)
-            os.replace(tmp, path)
+
+        try:
+            write_atomically(path, save)
         except OSError:
             pass  # a read-only cache only costs the next run the same work
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     return emb

@@ -33,9 +33,7 @@ truncated reply has no natural end, so DPO must not append eos to it (see the
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from importlib import resources
@@ -44,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .files import write_atomically
 from .personas import Persona, get_persona, persona_names
 from .prompts import load_prompts, prompt_split
 from .reward import gold_reward
@@ -311,21 +310,6 @@ def persona_summary(pool: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _write_atomically(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        mask = os.umask(0o022)  # mkstemp makes 0o600; the pool is as readable as any file
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Regenerate the provider pool (all shipped prompts x all personas)."""
     parser = argparse.ArgumentParser(
@@ -368,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model, tok, prompts, persona_names(), seed=args.seed, batch_size=args.batch_size
     )
     seconds = time.perf_counter() - t0
-    _write_atomically(df, args.out)
+    write_atomically(args.out, lambda tmp: df.to_parquet(tmp, index=False))
     with pd.option_context("display.float_format", "{:.3f}".format):
         print(persona_summary(df).to_string())
     print(

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .files import write_atomically
 from .prompts import load_prompts, prompt_split
 from .reward import gold_reward
 
@@ -171,18 +170,7 @@ def candidate_pool(
         seed=seed,
         progress=progress,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        mask = os.umask(0o022)  # mkstemp makes 0o600; the pool is as readable as any file
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(path, lambda tmp: df.to_parquet(tmp, index=False))
     return df
 
 
