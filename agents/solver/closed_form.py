@@ -33,6 +33,9 @@ UPPER_QUANTILE = 1.0 - 1e-9
 # composite Gauss-Legendre rule: PANELS panels of NODES nodes on [c, u]
 _PANELS, _NODES = 16, 16
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(_NODES)
+# many costs at once (a response market: every reply has its own cost) share one
+# grid of panels on [lo, u] instead of 16 panels each (:func:`_shared_grid_area`)
+_MANY, _GRID_PANELS = 64, 256
 
 
 def support(cost_dist) -> tuple[float, float]:
@@ -52,6 +55,27 @@ def _survival(t: np.ndarray, k: int, n_rivals: int, cost_dist) -> np.ndarray:
     """P(Y > t): fewer than k of the rivals have a cost <= t (``bdtr`` is the binomial cdf)."""
     p = np.clip(np.asarray(cost_dist.cdf(t), dtype=float), 0.0, 1.0)
     return special.bdtr(k - 1, n_rivals, p)
+
+
+def _gl_area(a: np.ndarray, b: np.ndarray, k: int, n_rivals: int, cost_dist) -> np.ndarray:
+    """integral_a^b P(Y > t) dt, one 16-node Gauss-Legendre panel per (a, b)."""
+    half = (b - a) / 2.0
+    t = a[:, None] + half[:, None] * (_GL_X[None, :] + 1.0)
+    return (_survival(t, k, n_rivals, cost_dist) * _GL_W[None, :]).sum(axis=1) * half
+
+
+def _shared_grid_area(start, lo, upper, k, n_rivals, cost_dist) -> np.ndarray:
+    """integral_start^upper P(Y > t) dt for many starts at once: the integral
+    over a fixed grid of ``_GRID_PANELS`` panels on [lo, upper] is summed once
+    (cumulatively, from the top), and each start adds only the piece of the
+    panel it falls in. Every panel is at most (upper - lo) / 256 wide, finer
+    than the per-cost rule's (upper - start) / 16, so this is at least as
+    accurate, with 16 survival evaluations per cost instead of 256."""
+    edges = np.linspace(lo, upper, _GRID_PANELS + 1)
+    panel = _gl_area(edges[:-1], edges[1:], k, n_rivals, cost_dist)
+    above = np.concatenate([np.cumsum(panel[::-1])[::-1], [0.0]])  # area from edge j to upper
+    j = np.clip(np.searchsorted(edges, start, side="right"), 1, _GRID_PANELS)
+    return _gl_area(start, edges[j], k, n_rivals, cost_dist) + above[j]
 
 
 def pay_as_bid_ask(
@@ -84,12 +108,15 @@ def pay_as_bid_ask(
     if live.any():
         cl = c[live]
         start = np.maximum(cl, lo)  # S = 1 on [c, lo): that part integrates to lo - c
-        width = (upper - start) / _PANELS
-        # nodes: (m, panels, nodes)
-        left = start[:, None] + width[:, None] * np.arange(_PANELS)[None, :]
-        t = left[:, :, None] + (width[:, None, None] / 2.0) * (_GL_X[None, None, :] + 1.0)
-        s = _survival(t, k, n_rivals, cost_dist)
-        area = (s * _GL_W[None, None, :]).sum(axis=(1, 2)) * width / 2.0
+        if cl.size > _MANY:
+            area = _shared_grid_area(start, lo, upper, k, n_rivals, cost_dist)
+        else:
+            width = (upper - start) / _PANELS
+            # nodes: (m, panels, nodes)
+            left = start[:, None] + width[:, None] * np.arange(_PANELS)[None, :]
+            t = left[:, :, None] + (width[:, None, None] / 2.0) * (_GL_X[None, None, :] + 1.0)
+            s = _survival(t, k, n_rivals, cost_dist)
+            area = (s * _GL_W[None, None, :]).sum(axis=(1, 2)) * width / 2.0
         area += np.maximum(lo - cl, 0.0)
         s_c = _survival(cl, k, n_rivals, cost_dist)
         with np.errstate(divide="ignore", invalid="ignore"):

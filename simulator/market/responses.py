@@ -189,7 +189,11 @@ class ResponseMarket(mesa.Model):
         )
         for i in range(n):  # a handful of agents, views of the book's rows
             ResponseProvider(self, self.book, i)
-        self.cost_prior = response_cost_prior(cfg, self._full_pool)
+        # the prior depends on the pool, the personas and the cost settings only
+        key = repr((cfg.token_cost, cfg.fixed_cost))
+        if key not in self._world.priors:
+            self._world.priors[key] = response_cost_prior(cfg, self._full_pool)
+        self.cost_prior = self._world.priors[key]
 
     def embeddings(self, rows: np.ndarray) -> np.ndarray:
         """MiniLM embeddings of pool rows ``rows`` (for diversity), computed once
@@ -412,6 +416,7 @@ class _World:
         self.persona_mean = np.array([self.reward[self.rows[j]].mean() for j in range(len(wanted))])
         self.ngrams = NgramIndex(self.texts.tolist())
         self.emb: np.ndarray | None = None  # MiniLM embeddings, when first asked for
+        self.priors: dict[str, object] = {}  # response cost priors by cost settings
 
 
 _WORLDS: dict[tuple, _World] = {}

@@ -94,6 +94,34 @@ def test_vectorized_closed_form_equals_quadrature(k, n_rivals, dist, reserve):
     assert isinstance(pay_as_bid_ask(0.3, k=k, n_rivals=n_rivals, cost_dist=dist), float)
 
 
+@pytest.mark.parametrize(
+    "k, n_rivals, dist, reserve",
+    [(1, 4, stats.uniform(), math.inf), (2, 5, stats.uniform(), 0.7), (3, 9, LOGNORMAL, 1.0)],
+)
+def test_many_costs_share_one_grid_and_keep_the_quadrature(k, n_rivals, dist, reserve):
+    """Above 64 costs the asks come from one shared grid of panels (a response
+    market asks for thousands of distinct costs): still the independent
+    quadrature's value, and the per-cost rule's."""
+    costs = np.linspace(0.01, 1.2, 400)
+    got = pay_as_bid_ask(costs, k=k, n_rivals=n_rivals, cost_dist=dist, reserve=reserve)
+    some = np.arange(0, costs.size, 27)
+    want = [_reference_pay_as_bid(c, k, n_rivals, dist, reserve) for c in costs[some]]
+    np.testing.assert_allclose(got[some], want, rtol=1e-8, atol=1e-10)
+    one_by_one = [pay_as_bid_ask(c, k=k, n_rivals=n_rivals, cost_dist=dist, reserve=reserve)
+                  for c in costs[some]]  # fmt: skip
+    np.testing.assert_allclose(got[some], one_by_one, rtol=1e-8, atol=1e-10)
+    if dist is not LOGNORMAL and reserve == math.inf and k == 1:  # the textbook U[0, 1] form
+        inside = costs < 1
+        want = costs[inside] + (1 - costs[inside]) / (n_rivals + 1)
+        np.testing.assert_allclose(got[inside], want, atol=1e-12)
+    # far in a long tail (a $10 reserve, costs up to 6x the median) the per-cost
+    # rule and the shared grid still agree
+    far = np.linspace(0.01, 1.5, 300)
+    shared = pay_as_bid_ask(far, k=2, n_rivals=7, cost_dist=LOGNORMAL, reserve=10.0)
+    each = [pay_as_bid_ask(c, k=2, n_rivals=7, cost_dist=LOGNORMAL, reserve=10.0) for c in far[::23]]
+    np.testing.assert_allclose(shared[::23], each, rtol=1e-9)
+
+
 @pytest.mark.slow
 def test_k_unit_pay_as_bid_with_a_reserve_matches_the_closed_form():
     """k = 2, n = 6, U[0, 1] costs, reserve 0.7: b(c) = E[min(Y, 0.7) | Y > c].
