@@ -537,14 +537,27 @@ def _sorted_logps(model, seqs, pad_id: int, batch_size: int) -> np.ndarray:
 
 
 def _sorted_pair_logps(
-    model, triples, pad_id: int, batch_size: int, shared_prompt: bool, progress=False, desc=""
+    model,
+    triples,
+    pad_id: int,
+    batch_size: int,
+    shared_prompt: bool,
+    progress=False,
+    desc="",
+    score=None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(chosen, rejected) log-probs of many pairs, no grad, length-sorted batches."""
+    """(chosen, rejected) log-probs of many pairs, no grad, length-sorted
+    batches; ``score(batch, pad_id)`` replaces the full forward (the fast
+    mode's top pass, :meth:`rlhf.fast_dpo.FrozenPrefix.pair_logps`)."""
     n = len(triples)
     pc, pr = np.empty(n), np.empty(n)
     lengths = [len(p) + len(c) + len(r) for p, c, r in triples]
     for idx in _no_grad_batches(model, n, lengths, batch_size, progress, desc):
-        c, r = _pair_batch_logps(model, [triples[i] for i in idx], pad_id, shared_prompt)
+        batch = [triples[i] for i in idx]
+        if score is not None:
+            c, r = score(batch, pad_id)
+        else:
+            c, r = _pair_batch_logps(model, batch, pad_id, shared_prompt)
         pc[idx], pr[idx] = c.double().cpu().numpy(), r.double().cpu().numpy()
     return pc, pr
 
@@ -701,8 +714,15 @@ def train_dpo(
     max_grad_norm: float | None = 1.0,
     evaluate: bool = True,
     shared_prompt: bool = True,
+    train_layers: int | None = None,
 ) -> TrainResult:
     """Fine-tune ``model`` in place with DPO (``weights=None``) or QA-DPO.
+
+    ``train_layers=None`` trains every parameter; an integer n trains only the
+    top n decoder layers and the final norm, on cached activations of the
+    frozen layers below (the fast mode, :mod:`rlhf.fast_dpo`: same loss and
+    same gradients for the layers it trains, a fraction of the arithmetic);
+    the other parameters' ``requires_grad`` is restored afterwards.
 
     ``pairs`` is a DataFrame with string columns prompt, chosen, rejected
     and optionally boolean columns truncated_chosen, truncated_rejected (a
@@ -750,6 +770,16 @@ def train_dpo(
     w = _check_weights(weights, n)
     if normalize_weights:
         w = w / w.mean()
+    prefix = None
+    if train_layers is not None:
+        from .fast_dpo import FrozenPrefix, trainable_top
+
+        if isinstance(train_layers, bool) or not isinstance(train_layers, int | np.integer):
+            raise ValueError(
+                f"train_dpo: train_layers must be None or an integer, got {train_layers!r}"
+            )
+        top = trainable_top(model, int(train_layers))  # checks the count before any work
+        prefix = FrozenPrefix(model, int(train_layers))
 
     device = _device(model)
     pad_id = _pad_id(tokenizer)
@@ -758,12 +788,20 @@ def train_dpo(
     tokens_per_epoch = _pair_tokens(triples)
 
     # the one-off reference pass (no grad: twice the batch fits)
+    score = prefix.pair_logps if prefix is not None else None
     ref = model if ref_model is None else ref_model
     ref_c, ref_r = _sorted_pair_logps(
-        ref, triples, pad_id, 2 * batch_size, shared_prompt, progress, "reference"
-    )
+        ref, triples, pad_id, 2 * batch_size, shared_prompt, progress, "reference",
+        score=score if ref_model is None else None,
+    )  # fmt: skip
     ref_seconds = time.perf_counter() - t0
 
+    frozen: list[tuple[torch.nn.Parameter, bool]] = []
+    if prefix is not None:
+        keep = {id(p) for p in top}
+        frozen = [(p, p.requires_grad) for p in model.parameters() if id(p) not in keep]
+        for p, _ in frozen:
+            p.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     opt_kw = {"lr": lr, "weight_decay": weight_decay}
     if all(p.dtype.is_floating_point for p in params):
@@ -793,7 +831,10 @@ def train_dpo(
                 for start in range(0, n, batch_size):
                     idx = perm[start : start + batch_size]
                     batch = [triples[i] for i in idx]
-                    pc, pr = _pair_batch_logps(model, batch, pad_id, shared_prompt)
+                    if prefix is not None:
+                        pc, pr = prefix.pair_logps(batch, pad_id)
+                    else:
+                        pc, pr = _pair_batch_logps(model, batch, pad_id, shared_prompt)
                     it = torch.from_numpy(idx).to(device)
                     rc, rr = ref_c_t[it], ref_r_t[it]
                     loss = _dpo_loss(pc, pr, rc, rr, beta, w_t[it])
@@ -818,12 +859,16 @@ def train_dpo(
         margins = torch.stack(step_margins).double().cpu().tolist()
     finally:
         model.eval()
+        for p, flag in frozen:
+            p.requires_grad_(flag)
     del opt
     seconds = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     if evaluate:
-        pc_all, pr_all = _sorted_pair_logps(model, triples, pad_id, 2 * batch_size, shared_prompt)
+        pc_all, pr_all = _sorted_pair_logps(
+            model, triples, pad_id, 2 * batch_size, shared_prompt, score=score
+        )
         accuracy = _tie_half_accuracy(beta * (pc_all - ref_c), beta * (pr_all - ref_r))
     else:
         accuracy = float("nan")

@@ -8,10 +8,13 @@
   reward ``beta * (log pi - log ref)`` ranks the truly better reply first;
 - ``kl``: a Monte Carlo estimate of KL(policy || reference) per reply: the
   mean over the sampled replies of ``log pi(y|x) - log ref(y|x)``. Replies
-  are sampled at temperature 1 without nucleus truncation, so they come from
-  the policy itself; the estimate is approximate in two ways: replies are
-  scored after decoding and re-tokenizing, and an end-of-sequence token is
-  scored even for replies cut at ``max_new_tokens``.
+  are sampled with :data:`POLICY_SAMPLING` (temperature 1, no nucleus and no
+  top-k truncation: transformers' default ``top_k=50`` would sample from a
+  truncated policy, so neither the gold reward nor the "KL" would be the
+  policy's), so they come from the policy itself; the estimate is approximate
+  in one way: replies are scored after decoding and re-tokenizing. A reply cut
+  at ``max_new_tokens`` is scored without an end-of-sequence token (it never
+  ended).
 
 :func:`distinct_2` measures the diversity of a set of replies.
 """
@@ -24,6 +27,9 @@ import pandas as pd
 from .diversity import distinct_n
 from .dpo import implicit_reward_accuracy, sequence_logps
 from .taskworld import generate_candidates
+
+#: sampling settings under which a reply is a draw from the policy itself
+POLICY_SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": 0}
 
 
 def distinct_2(texts: list[str]) -> float:
@@ -51,6 +57,16 @@ def heldout_pairs_as_preferences(pairs: pd.DataFrame) -> pd.DataFrame:
         out["truncated_chosen"] = np.where(b, cut_b, cut_a)
         out["truncated_rejected"] = np.where(b, cut_a, cut_b)
     return out
+
+
+def replies_cut(tokenizer, replies: list[str], max_new_tokens: int) -> list[bool]:
+    """Which decoded replies were (most likely) cut at ``max_new_tokens``: those
+    that re-tokenize to at least that many tokens (a reply that ended on its
+    own stopped earlier)."""
+    if not replies:
+        return []
+    ids = tokenizer(list(replies), add_special_tokens=False)["input_ids"]
+    return [len(x) >= max_new_tokens for x in ids]
 
 
 def evaluate(
@@ -82,22 +98,15 @@ def evaluate(
         prompts,
         n=n,
         max_new_tokens=max_new_tokens,
-        temperature=1.0,
-        top_p=1.0,  # sample from the policy itself (the KL estimate needs it)
         seed=seed,
         batch_size=batch_size,
         progress=progress,
+        **POLICY_SAMPLING,  # sample from the policy itself (the KL estimate needs it)
     )
-    lp = sequence_logps(
-        model, tokenizer, replies.prompt.tolist(), replies.response.tolist(), batch_size=batch_size
-    ).numpy()
-    lr = sequence_logps(
-        ref_model,
-        tokenizer,
-        replies.prompt.tolist(),
-        replies.response.tolist(),
-        batch_size=batch_size,
-    ).numpy()
+    cut = replies_cut(tokenizer, replies.response.tolist(), max_new_tokens)
+    args = (tokenizer, replies.prompt.tolist(), replies.response.tolist())
+    lp = sequence_logps(model, *args, batch_size=batch_size, truncated=cut).numpy()
+    lr = sequence_logps(ref_model, *args, batch_size=batch_size, truncated=cut).numpy()
     gold = heldout_pairs_as_preferences(pairs)
     acc = implicit_reward_accuracy(
         model, ref_model, tokenizer, gold, beta=beta, batch_size=batch_size

@@ -51,8 +51,14 @@ def generate_candidates(
     seed: int = 0,
     batch_size: int = 32,
     progress: bool = True,
+    top_k: int = 50,
 ) -> pd.DataFrame:
     """Sample ``n`` replies per prompt and score them.
+
+    ``top_k=50`` is transformers' default, spelled out (the shipped candidate
+    pool was sampled with it); ``top_k=0`` with ``top_p=1.0`` and
+    ``temperature=1.0`` samples from the policy itself
+    (:data:`rlhf.evaluation.POLICY_SAMPLING`, what a KL estimate needs).
 
     Returns a DataFrame with columns prompt, sample (0..n-1), response, reward.
     Deterministic for a given model, prompts, settings and seed (on one device).
@@ -89,6 +95,7 @@ def generate_candidates(
                         do_sample=True,
                         temperature=temperature,
                         top_p=top_p,
+                        top_k=top_k,
                         max_new_tokens=max_new_tokens,
                         pad_token_id=tokenizer.pad_token_id,
                     )

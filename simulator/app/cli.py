@@ -134,6 +134,7 @@ def _cmd_compare(args) -> int:
 
 def _cmd_efficiency(args) -> int:
     from ..analysis.plots import quality_vs_dollars, save
+    from ..analysis.statistics import marginal_efficiency
     from ..experiments.efficiency import budget_curve, efficiency_design
     from ..experiments.sweep import run_grid
     from ..files import atomic_write
@@ -188,6 +189,30 @@ def _cmd_efficiency(args) -> int:
         }
     )
     print(show.to_string(index=False))
+    marginal = marginal_efficiency(cells)
+    if len(marginal):
+        print(
+            "\nMarginal efficiency: quality gained per extra dollar between consecutive "
+            "budgets (paired over seeds; the average 'gain per $' above favours whoever "
+            "spends least)\n"
+        )
+        print(
+            pd.DataFrame(
+                {
+                    "mechanism": marginal.mechanism,
+                    "budgets": [f"${a:,.0f} -> ${b:,.0f}" for a, b in
+                                zip(marginal.budget_from, marginal.budget_to, strict=True)],
+                    "spent": [f"${a:,.2f} -> ${b:,.2f}" for a, b in
+                              zip(marginal.spend_from, marginal.spend_to, strict=True)],
+                    "marginal gain per $": [
+                        f"{m:.5f} [{lo:.5f}, {hi:.5f}]" for m, lo, hi in zip(
+                            marginal.marginal, marginal.marginal_lo, marginal.marginal_hi,
+                            strict=True)
+                    ],
+                }
+            ).to_string(index=False)
+        )  # fmt: skip
+    atomic_write(args.out / "marginal.csv", lambda p: marginal.to_csv(p, index=False))
     atomic_write(args.out / "cells.parquet", lambda p: cells.to_parquet(p, index=False))
     atomic_write(args.out / "cells.csv", lambda p: cells.to_csv(p, index=False))
     atomic_write(args.out / "curve.csv", lambda p: table.to_csv(p, index=False))
@@ -210,7 +235,8 @@ def _cmd_efficiency(args) -> int:
     )
     figs = save(quality_vs_dollars(curve, ylabel=ylabel), args.out / "quality_vs_dollars")
     print(
-        f"\nwrote {args.out}/cells.parquet, cells.csv, curve.csv, config.yaml, settings.json, "
+        f"\nwrote {args.out}/cells.parquet, cells.csv, curve.csv, marginal.csv, config.yaml, "
+        "settings.json, "
         "store/, " + ", ".join(p.name for p in figs)
     )
     return 0

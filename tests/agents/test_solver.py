@@ -118,7 +118,9 @@ def test_many_costs_share_one_grid_and_keep_the_quadrature(k, n_rivals, dist, re
     # rule and the shared grid still agree
     far = np.linspace(0.01, 1.5, 300)
     shared = pay_as_bid_ask(far, k=2, n_rivals=7, cost_dist=LOGNORMAL, reserve=10.0)
-    each = [pay_as_bid_ask(c, k=2, n_rivals=7, cost_dist=LOGNORMAL, reserve=10.0) for c in far[::23]]
+    each = [
+        pay_as_bid_ask(c, k=2, n_rivals=7, cost_dist=LOGNORMAL, reserve=10.0) for c in far[::23]
+    ]
     np.testing.assert_allclose(shared[::23], each, rtol=1e-9)
 
 

@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from simulator.analysis.statistics import cell_table, confidence_interval, paired_verdict
+from simulator.analysis.statistics import (
+    cell_table,
+    confidence_interval,
+    marginal_efficiency,
+    paired_verdict,
+)
 
 
 def test_confidence_interval():
@@ -60,3 +65,40 @@ def test_detectable_difference_is_detected_80_percent_of_the_time(n):
     assert abs(rejected.mean() - 0.8) < 0.012
     assert np.isnan(detectable_difference(diff[:1]))
     assert paired_verdict(diff)["detectable"] == mde
+
+
+def test_marginal_efficiency_on_a_constructed_curve():
+    """quality = 0.5 + 0.1 * sqrt(spend / 100) + a per-seed offset (common random
+    numbers: it cancels in a paired slope). Between $100 and $400 the slope is
+    (0.2 - 0.1) / 300 for every seed; the average efficiency at $400,
+    0.2 / 400, is larger than that marginal one, as for any concave curve.
+    A second rule spends only half its budget: its slopes are per dollar spent."""
+    rows = []
+    for seed in range(4):
+        offset = 0.01 * seed
+        for budget in (100.0, 400.0, 900.0):
+            for name, share in (("full", 1.0), ("half", 0.5)):
+                spend = budget * share
+                q = 0.5 + 0.1 * math.sqrt(spend / 100) + offset
+                rows.append({"mechanism": name, "seed": seed, "budget": budget,
+                             "spend": spend, "quality_after": q})  # fmt: skip
+    cells = pd.DataFrame(rows)
+    out = marginal_efficiency(cells).set_index(["mechanism", "budget_from"])
+    full = out.loc[("full", 100.0)]
+    assert full.budget_to == 400.0 and full.seeds == 4
+    assert full.marginal == pytest.approx(0.1 / 300)
+    assert full.marginal_lo == pytest.approx(0.1 / 300) and full.marginal_hi == pytest.approx(
+        0.1 / 300
+    )
+    assert out.loc[("full", 400.0)].marginal == pytest.approx(0.1 / 500)
+    assert 0.2 / 400 > full.marginal  # average efficiency above the marginal one
+    half = out.loc[("half", 100.0)]
+    want = 0.1 * (math.sqrt(2) - math.sqrt(0.5)) / 150
+    assert half.marginal == pytest.approx(want) and half.spend_to == 200.0
+    # seeds whose spend did not move give no slope; noisy seeds give an interval
+    cells.loc[(cells.mechanism == "full") & (cells.seed == 0), "spend"] = 50.0
+    noisy = cells.assign(quality_after=cells.quality_after + 0.01 * np.sin(np.arange(len(cells))))
+    got = marginal_efficiency(noisy).set_index(["mechanism", "budget_from"]).loc[("full", 100.0)]
+    assert got.seeds == 3 and got.marginal_lo < got.marginal < got.marginal_hi
+    with pytest.raises(ValueError, match="seed"):
+        marginal_efficiency(cells.drop(columns="seed"))

@@ -175,7 +175,7 @@ def test_efficiency_command(tmp_path, capsys):
             "--mechanisms",
             "vickrey",
             "--budgets",
-            "10",
+            "10,20",
             "--seeds",
             "2",
             "--n-annotators",
@@ -186,15 +186,24 @@ def test_efficiency_command(tmp_path, capsys):
         ]
     )
     assert code == 0
-    assert "gain per $" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "gain per $" in out and "Marginal efficiency" in out and "$10 -> $20" in out
     cells = pd.read_csv(tmp_path / "cells.csv")
-    assert len(cells) == 2 and (cells.trainer == "proxy").all()
+    assert len(cells) == 4 and (cells.trainer == "proxy").all()
+    # the marginal table: the paired slope between the budgets, per seed
+    marginal = pd.read_csv(tmp_path / "marginal.csv")
+    wide = cells.pivot(index="seed", columns="budget", values=["spend", "quality_after"])
+    slopes = (wide["quality_after"][20.0] - wide["quality_after"][10.0]) / (
+        wide["spend"][20.0] - wide["spend"][10.0]
+    )
+    assert len(marginal) == 1 and marginal.marginal[0] == pytest.approx(slopes.mean())
     settings = json.loads((tmp_path / "settings.json").read_text())
     assert settings["trainer"] == "proxy" and settings["epochs"] == 2  # TrainSettings, whole
     assert set(TrainSettings.names()) <= set(settings)
     for name in (
         "cells.parquet",
         "curve.csv",
+        "marginal.csv",
         "config.yaml",
         "quality_vs_dollars.png",
         "quality_vs_dollars.svg",
