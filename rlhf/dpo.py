@@ -598,9 +598,19 @@ def sequence_logps(
     return torch.from_numpy(_sorted_logps(model, seqs, _pad_id(tokenizer), batch_size)).float()
 
 
-def _pair_logps(model, tokenizer, pairs, *, batch_size, max_length, chat_template, shared_prompt):
+def _pair_logps(
+    model, tokenizer, pairs, *, batch_size, max_length, chat_template, shared_prompt,
+    train_layers=None,
+):  # fmt: skip
     triples = _encode_pairs(tokenizer, pairs, max_length, chat_template)
-    return _sorted_pair_logps(model, triples, _pad_id(tokenizer), batch_size, shared_prompt)
+    score = None
+    if train_layers is not None:
+        from .fast_dpo import FrozenPrefix
+
+        score = FrozenPrefix(model, train_layers).pair_logps
+    return _sorted_pair_logps(
+        model, triples, _pad_id(tokenizer), batch_size, shared_prompt, score=score
+    )
 
 
 def _tie_half_accuracy(reward_chosen, reward_rejected) -> float:
@@ -621,6 +631,7 @@ def implicit_reward_accuracy(
     max_length: int = 256,
     chat_template: bool = True,
     shared_prompt: bool = True,
+    train_layers: int | None = None,
 ) -> float:
     """Share of pairs whose implicit reward ranks chosen above rejected.
 
@@ -632,6 +643,10 @@ def implicit_reward_accuracy(
     ``TrainResult.ref_logps``, or a pair of length-n arrays. ``pairs`` is as
     in :func:`train_dpo` (optional truncated_chosen / truncated_rejected
     columns included); the other arguments tokenize and batch as there.
+    ``train_layers`` (a policy fine-tuned in the fast mode): the log-probs
+    come from the frozen lower layers' cached activations and the top
+    ``train_layers`` layers (:mod:`rlhf.fast_dpo`), the same numbers as a full
+    forward, with the lower layers run once per sequence per process.
     """
     if len(pairs) == 0:
         return float("nan")
@@ -640,6 +655,7 @@ def implicit_reward_accuracy(
         "max_length": max_length,
         "chat_template": chat_template,
         "shared_prompt": shared_prompt,
+        "train_layers": train_layers,
     }
     pc, pr = _pair_logps(model, tokenizer, pairs, **kw)
     if isinstance(ref_model_or_ref_logps, torch.nn.Module):

@@ -119,6 +119,7 @@ def quality(
     *,
     seed: int = 0,
     settings: TrainSettings | None = None,
+    samples: int = 0,
     **overrides,
 ) -> dict[str, float]:
     """Quality before and after learning from ``pairs`` (see the module docstring).
@@ -130,7 +131,15 @@ def quality(
         seed: the training seed.
         settings: how dpo / qa-dpo fine-tune (:class:`rlhf.settings.TrainSettings`);
             ``overrides`` replace single fields (``epochs=3``, ``lr=1e-5``, ...).
+        samples: dpo / qa-dpo: also sample one reply to each of the first
+            ``samples`` held-out prompts from the fine-tuned policy and from
+            the reference (same seed) and add ``gold_reward`` (mean gold reward
+            of the policy's replies), ``gold_reward_before`` (the
+            reference's), ``kl`` (KL(policy || reference) per reply) and
+            ``distinct_2`` (:func:`rlhf.evaluation.sampled_reward_and_kl`).
     """
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
+        raise ValueError(f"samples: must be an integer >= 0, got {samples!r}")
     if trainer not in TRAINERS:
         raise ValueError(f"trainer must be one of {TRAINERS}, got {trainer!r}")
     settings = (settings or TrainSettings()).replace(**overrides)
@@ -140,8 +149,6 @@ def quality(
         score = proxy_score(as_ab(pairs), heldout)
         return {"before": 0.5, "after": score["accuracy"], "n_pairs": len(pairs)}
 
-    if len(pairs) == 0:
-        return {"before": 0.5, "after": 0.5, "n_pairs": 0}
     from .dpo import implicit_reward_accuracy
     from .evaluation import heldout_pairs_as_preferences
     from .models import load_policy
@@ -156,9 +163,53 @@ def quality(
         beta=settings.beta,
         batch_size=2 * settings.batch_size,
         max_length=settings.max_length,
+        train_layers=settings.train_layers or None,
     )
     # before: the untuned policy equals its reference, so every pair ties (0.5)
-    return {"before": 0.5, "after": after, "n_pairs": len(pairs)}
+    out = {"before": 0.5, "after": after, "n_pairs": len(pairs)}
+    if samples:
+        out.update(_sampled(model, ref, tok, heldout, samples, seed, settings.model_name))
+    return out
+
+
+SAMPLE_TOKENS = 48
+"""New tokens per sampled reply when scoring a fine-tuned policy's samples."""
+_BEFORE: dict[tuple, float] = {}  # the reference's sampled gold reward, per prompts and seed
+
+
+def _sampled(model, ref, tok, heldout, samples: int, seed: int, model_name: str) -> dict:
+    from .evaluation import sampled_reward_and_kl
+
+    prompts = list(dict.fromkeys(heldout.prompt))[:samples]
+    kw = {"prompts": prompts, "max_new_tokens": SAMPLE_TOKENS, "seed": seed}
+    got = sampled_reward_and_kl(model, tok, ref_model=ref, **kw)
+    key = (model_name, tuple(prompts), seed, SAMPLE_TOKENS)
+    if key not in _BEFORE:
+        _BEFORE[key] = sampled_reward_and_kl(ref, tok, ref_model=ref, **kw)["gold_reward"]
+    return {
+        "gold_reward": got["gold_reward"],
+        "gold_reward_before": _BEFORE[key],
+        "kl": got["kl"],
+        "distinct_2": got["distinct_2"],
+    }
+
+
+def check_trainable(pairs: pd.DataFrame, settings: TrainSettings) -> None:
+    """A one-line error, before any training, for bought data a fine-tune
+    cannot learn from: no ordered pair, or fewer pairs than one batch (an
+    epoch would be a single under-filled step: raise the budget, or lower
+    ``batch_size``)."""
+    n = len(pairs)
+    if n == 0:
+        raise ValueError(
+            "pairs: the dataset is empty (the market bought no ordered pair); "
+            "raise the budget or use trainer 'proxy'"
+        )
+    if n < settings.batch_size:
+        raise ValueError(
+            f"batch_size: the market bought {n} pair(s), fewer than one batch of "
+            f"{settings.batch_size}; raise the budget or lower batch_size"
+        )
 
 
 def fine_tune(
@@ -179,6 +230,7 @@ def fine_tune(
     if trainer not in ("dpo", "qa-dpo"):
         raise ValueError(f"fine_tune trains 'dpo' or 'qa-dpo', got {trainer!r}")
     settings = (settings or TrainSettings()).replace(**overrides)
+    check_trainable(pairs, settings)
     weights = None
     if trainer == "qa-dpo":
         weights = qa_dpo_weights(pairs.b_chosen.to_numpy(), pairs.b_rejected.to_numpy())
@@ -198,6 +250,7 @@ def fine_tune(
         seed=seed,
         progress=False,
         evaluate=False,
+        train_layers=settings.train_layers or None,
     )
     return model, tok
 
@@ -240,7 +293,9 @@ def dollar_efficiency(
     pairs = training_pairs(dataset)
     q = quality(trainer, pairs, heldout, **kwargs)
     gain = q["after"] - q["before"]
+    sampled = {k: q[k] for k in ("gold_reward", "gold_reward_before", "kl", "distinct_2") if k in q}
     return {
+        **sampled,
         "quality_before": q["before"],
         "quality_after": q["after"],
         "gain": gain,

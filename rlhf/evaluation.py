@@ -69,29 +69,23 @@ def replies_cut(tokenizer, replies: list[str], max_new_tokens: int) -> list[bool
     return [len(x) >= max_new_tokens for x in ids]
 
 
-def evaluate(
+def sampled_reward_and_kl(
     model,
     tokenizer,
     *,
     ref_model,
     prompts: list[str],
-    pairs: pd.DataFrame,
     n: int = 1,
     max_new_tokens: int = 40,
     seed: int = 0,
-    beta: float = 0.1,
     batch_size: int = 16,
     progress: bool = False,
 ) -> dict[str, float]:
-    """Gold reward of sampled replies, held-out preference accuracy and KL.
-
-    Args:
-        model: the policy to score.
-        ref_model: the reference (the policy before fine-tuning).
-        prompts: held-out prompts to sample replies for.
-        pairs: held-out task-world pairs (prompt, response_a, response_b, label).
-        n, max_new_tokens, seed: sampling settings (same seed -> same draws).
-    """
+    """Gold reward of replies sampled from the policy itself
+    (:data:`POLICY_SAMPLING`, ``n`` per prompt, seeded) and the Monte Carlo
+    KL(policy || reference) per reply: the mean of ``log pi(y|x) - log
+    ref(y|x)`` over them (a reply cut at ``max_new_tokens`` scored without
+    eos, :func:`replies_cut`)."""
     replies = generate_candidates(
         model,
         tokenizer,
@@ -107,13 +101,50 @@ def evaluate(
     args = (tokenizer, replies.prompt.tolist(), replies.response.tolist())
     lp = sequence_logps(model, *args, batch_size=batch_size, truncated=cut).numpy()
     lr = sequence_logps(ref_model, *args, batch_size=batch_size, truncated=cut).numpy()
+    return {
+        "gold_reward": float(replies.reward.mean()),
+        "kl": float(np.mean(lp - lr)),
+        "n_replies": len(replies),
+        "distinct_2": distinct_2(replies.response.tolist()),
+    }
+
+
+def evaluate(
+    model,
+    tokenizer,
+    *,
+    ref_model,
+    prompts: list[str],
+    pairs: pd.DataFrame,
+    n: int = 1,
+    max_new_tokens: int = 40,
+    seed: int = 0,
+    beta: float = 0.1,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> dict[str, float]:
+    """Gold reward of sampled replies, held-out preference accuracy and KL
+    (:func:`sampled_reward_and_kl` and
+    :func:`rlhf.dpo.implicit_reward_accuracy`).
+
+    Args:
+        model: the policy to score.
+        ref_model: the reference (the policy before fine-tuning).
+        prompts: held-out prompts to sample replies for.
+        pairs: held-out task-world pairs (prompt, response_a, response_b, label).
+        n, max_new_tokens, seed: sampling settings (same seed -> same draws).
+    """
+    sampled = sampled_reward_and_kl(
+        model, tokenizer, ref_model=ref_model, prompts=prompts, n=n,
+        max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, progress=progress,
+    )  # fmt: skip
     gold = heldout_pairs_as_preferences(pairs)
     acc = implicit_reward_accuracy(
         model, ref_model, tokenizer, gold, beta=beta, batch_size=batch_size
     )
     return {
-        "gold_reward": float(replies.reward.mean()),
+        "gold_reward": sampled["gold_reward"],
         "preference_accuracy": acc,
-        "kl": float(np.mean(lp - lr)),
-        "n_replies": len(replies),
+        "kl": sampled["kl"],
+        "n_replies": sampled["n_replies"],
     }

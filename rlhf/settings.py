@@ -28,6 +28,7 @@ _INT_MIN = {
     "batch_size": (1, ""),
     "max_length": (2, " (a prompt token and a completion token)"),
     "seed": (0, ""),
+    "train_layers": (0, " (0: every parameter)"),
 }
 # name -> (what must hold, test) for the real-valued ones
 _REAL = {
@@ -80,9 +81,16 @@ class TrainSettings:
     lr: float = field(default=5e-6, metadata={"help": "AdamW learning rate"})
     batch_size: int = field(default=8, metadata={"help": "pairs per optimizer step"})
     max_length: int = field(default=128, metadata={"help": "tokens per prompt + reply"})
+    train_layers: int = field(
+        default=0,
+        metadata={
+            "help": "train only the top n decoder layers, on cached activations of the "
+            "frozen rest (the fast mode, rlhf.fast_dpo); 0: every parameter"
+        },
+    )
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "max_length", "beta", "lr"):
+        for name in ("epochs", "batch_size", "max_length", "beta", "lr", "train_layers"):
             # numpy numbers become plain int / float
             checked = check_train_value(name, getattr(self, name), f"TrainSettings.{name}")
             object.__setattr__(self, name, checked)

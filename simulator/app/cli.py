@@ -21,6 +21,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rlhf.settings import TrainSettings
@@ -147,10 +148,13 @@ def _cmd_efficiency(args) -> int:
     )
     check_workers(args.workers)
     design = efficiency_design(config, mechanism_names=names, budgets=budgets, seeds=args.seeds,
-                               trainer=args.trainer, settings=train)  # fmt: skip
+                               trainer=args.trainer, settings=train, heldout=args.heldout,
+                               samples=args.samples)  # fmt: skip
     spec = {"command": "efficiency", "config": config.to_dict(), "mechanisms": names,
             "budgets": budgets, "seeds": args.seeds, "trainer": args.trainer,
             "settings": dataclasses.asdict(train)}  # fmt: skip
+    if args.heldout is not None or args.samples:
+        spec.update(heldout=args.heldout, samples=args.samples)
     store = _grid_store(args, spec)  # after every check: a bad option leaves no directory
     cells = run_grid(design, store=store, executor=args.executor, workers=args.workers,
                      progress=not args.quiet)  # fmt: skip
@@ -189,6 +193,8 @@ def _cmd_efficiency(args) -> int:
         }
     )
     print(show.to_string(index=False))
+    if args.trainer != "proxy":
+        _print_fine_tuned(cells)
     marginal = marginal_efficiency(cells)
     if len(marginal):
         print(
@@ -240,6 +246,35 @@ def _cmd_efficiency(args) -> int:
         "store/, " + ", ".join(p.name for p in figs)
     )
     return 0
+
+
+def _print_fine_tuned(cells: pd.DataFrame) -> None:
+    """The fine-tuned model's scores next to the proxy's, per mechanism and budget."""
+    from ..experiments.efficiency import budget_curve
+
+    def ci(col: str, digits: int = 3) -> pd.Series:
+        c = budget_curve(cells, y=col)
+        return pd.Series(
+            [f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo)
+             else f"{m:.{digits}f}" for m, lo, hi in zip(c[col], c[f"{col}_lo"], c[f"{col}_hi"],
+                                                         strict=True)]
+        )  # fmt: skip
+
+    base = budget_curve(cells, y="n_pairs")
+    table = pd.DataFrame(
+        {"mechanism": base.mechanism, "budget": base.budget.map(lambda b: f"${b:,.0f}"),
+         "pairs": base.n_pairs.map(lambda n: f"{n:.0f}"),
+         "implicit-reward acc": ci("quality_after"), "proxy acc (screen)": ci("proxy_after")}
+    )  # fmt: skip
+    if "gold_reward" in cells:
+        table["gold reward of samples"] = ci("gold_reward")
+        table["reference's"] = ci("gold_reward_before")
+        table["KL"] = ci("kl")
+    print(
+        "\nThe fine-tuned model next to the proxy (the proxy is a quick screen: a "
+        "Bradley-Terry model on frozen MiniLM embeddings of the same pairs); mean [95% CI]\n"
+    )
+    print(table.to_string(index=False))
 
 
 def _cmd_mechanisms(args) -> int:

@@ -214,6 +214,19 @@ def _parser() -> argparse.ArgumentParser:
         default="proxy",
         help="how bought labels become model quality (default: proxy)",
     )
+    eff.add_argument(
+        "--heldout",
+        type=int,
+        default=None,
+        help="score on the first n held-out gold pairs (default: all of them)",
+    )
+    eff.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        help="dpo/qa-dpo: also score the fine-tuned policy's own replies to n held-out "
+        "prompts: gold reward (and the reference's), KL to the reference (default: 0)",
+    )
     for f in fields(TrainSettings):  # the training settings, from their own metadata
         eff.add_argument(
             "--" + f.name.replace("_", "-"),

@@ -46,13 +46,15 @@ def efficiency_design(
     trainer: str = "proxy",
     heldout: int | None = None,
     settings: TrainSettings | None = None,
+    samples: int = 0,
     **overrides,
 ) -> Design:
     """The efficiency grid as a sweep design: one task-world market per
     (budget, seed, mechanism), seeds ``0..seeds-1`` (or the ones given), run by
     :func:`~simulator.experiments.runfns.market_with_efficiency` with the
     trainer, the held-out size and (for dpo / qa-dpo) every training setting
-    as its ``run_params``."""
+    and ``samples`` (held-out prompts whose sampled replies are scored) as its
+    ``run_params``."""
     if trainer not in TRAINERS:
         raise ValueError(f"trainer: must be one of {', '.join(TRAINERS)}, got {trainer!r}")
     names = list(mechanism_names)
@@ -66,8 +68,14 @@ def efficiency_design(
                 f"pairs), got {type(heldout).__name__}"
             )
         params["heldout"] = heldout
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
+        raise ValueError(f"samples: must be an integer >= 0, got {samples!r}")
     if trainer != "proxy":  # the proxy trains no policy: its settings are not part of a run
         params.update(dataclasses.asdict(settings))
+        if samples:
+            params["samples"] = samples
+    elif samples:
+        raise ValueError("samples: the proxy samples no replies (use trainer dpo or qa-dpo)")
     configs = market_grid(config, names, budgets, seeds, task_source="taskworld")
     return dataclasses.replace(
         Design.configs(configs, name=f"efficiency-{trainer}"),

@@ -69,7 +69,12 @@ def heldout_pairs_for(config: MarketConfig):
 
 
 def market_with_efficiency(
-    config: MarketConfig, *, trainer: str = "proxy", heldout: int | None = None, **settings
+    config: MarketConfig,
+    *,
+    trainer: str = "proxy",
+    heldout: int | None = None,
+    samples: int = 0,
+    **settings,
 ):
     """One market, then what its dataset teaches: adds ``quality_before``,
     ``quality_after``, ``gain``, ``per_dollar``, ``n_pairs``,
@@ -84,8 +89,15 @@ def market_with_efficiency(
         trainer: ``"proxy"`` (the Bradley-Terry proxy), ``"dpo"`` or ``"qa-dpo"``.
         heldout: score on the first ``heldout`` shipped held-out gold pairs
             (default: all of them).
+        samples: dpo / qa-dpo: score the fine-tuned policy's own replies to
+            this many held-out prompts too (``gold_reward``,
+            ``gold_reward_before``, ``kl``, ``distinct_2``; see
+            :func:`rlhf.efficiency.quality`).
         settings: :class:`rlhf.settings.TrainSettings` fields for dpo / qa-dpo
             (``epochs``, ``lr``, ...).
+
+    A dpo / qa-dpo cell also gets ``proxy_after``: the proxy's score of the
+    same pairs (the quick screen, next to the fine-tuned model's).
     """
     from rlhf.efficiency import dollar_efficiency
     from rlhf.settings import TrainSettings
@@ -98,13 +110,19 @@ def market_with_efficiency(
             raise ValueError(f"heldout: must be an integer >= 1, got {heldout!r}")
         held = held.iloc[:heldout]
     result = run(config)
+    extra = {"samples": samples} if samples else {}
     eff = dollar_efficiency(
         result,
         heldout=held,
         trainer=trainer,
         seed=config.seed,
         settings=TrainSettings().replace(**settings),
+        **extra,
     )
+    if trainer != "proxy":
+        eff["proxy_after"] = dollar_efficiency(result, heldout=held, trainer="proxy")[
+            "quality_after"
+        ]
     result.summary.update({k: v for k, v in eff.items() if k not in ("spend",)})
     result.summary["trainer"] = trainer
     return result

@@ -692,7 +692,6 @@ def _defaults() -> dict[str, Any]:
     return MarketConfig().to_dict()
 
 
-
 def _field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(MarketConfig)]
 

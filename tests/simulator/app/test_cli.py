@@ -265,3 +265,31 @@ def test_an_unusable_out_fails_before_any_run(tmp_path, capsys):
     code = main(["compare", "--mechanisms", "vickrey", "--out", str(blocker), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "--out" in err and err.count("\n") == 0
+
+
+def test_efficiency_with_a_fine_tune_prints_it_beside_the_proxy(tmp_path, capsys):
+    """dpo cells (tiny model, fast mode): the fine-tuned model's held-out
+    accuracy, the proxy's score of the same pairs, the gold reward of the
+    policy's own samples and the reference's, and the KL, per cell."""
+    code = main(
+        ["efficiency", "--trainer", "dpo", "--model-name", "tiny", "--train-layers", "1",
+         "--mechanisms", "vickrey", "--budgets", "10", "--seeds", "2", "--samples", "2",
+         "--heldout", "6", "--batch-size", "4", "--epochs", "1", "--n-annotators", "30",
+         "--out", str(tmp_path), "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "The fine-tuned model next to the proxy" in out and "KL" in out
+    cells = pd.read_csv(tmp_path / "cells.csv")
+    assert len(cells) == 2 and (cells.trainer == "dpo").all()
+    for col in ("quality_after", "proxy_after", "gold_reward", "gold_reward_before", "kl"):
+        assert cells[col].notna().all(), col
+    assert (cells.gold_reward.between(-1.5, 1.0)).all()
+    assert json.loads((tmp_path / "settings.json").read_text())["train_layers"] == 1
+
+
+def test_efficiency_samples_need_a_fine_tune(tmp_path, capsys):
+    code = main(["efficiency", "--samples", "3", "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "samples" in err and err.count("\n") == 0
+    assert not (tmp_path / "o").exists()
