@@ -25,6 +25,7 @@ market agrees on confidently weighs more than a split vote.
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -155,21 +156,42 @@ def quality(
 
     model, tok = fine_tune(trainer, pairs, seed=seed, settings=settings)
     ref, _ = load_policy(settings.model_name)
+    ref = ref.to(settings.device)
+    held = heldout_pairs_as_preferences(heldout)
+    kw = {
+        "batch_size": 2 * settings.batch_size,
+        "max_length": settings.max_length,
+        "train_layers": settings.train_layers or None,
+    }
     after = implicit_reward_accuracy(
-        model,
-        ref,
-        tok,
-        heldout_pairs_as_preferences(heldout),
-        beta=settings.beta,
-        batch_size=2 * settings.batch_size,
-        max_length=settings.max_length,
-        train_layers=settings.train_layers or None,
+        model, _reference_logps(ref, tok, held, settings, kw), tok, held, beta=settings.beta, **kw
     )
     # before: the untuned policy equals its reference, so every pair ties (0.5)
     out = {"before": 0.5, "after": after, "n_pairs": len(pairs)}
     if samples:
         out.update(_sampled(model, ref, tok, heldout, samples, seed, settings.model_name))
     return out
+
+
+_REFERENCE: dict[tuple, np.ndarray] = {}  # the reference's held-out log-probs
+
+
+def _reference_logps(ref, tok, held: pd.DataFrame, settings: TrainSettings, kw: dict):
+    """The reference's (chosen, rejected) log-probs of the held-out pairs, (n, 2):
+    the same for every fine-tune of one base model, so computed once per
+    process (keyed by the model name, the scoring settings and the pairs'
+    content)."""
+    from .dpo import _pair_logps
+
+    content = pd.util.hash_pandas_object(held, index=False).to_numpy().tobytes()
+    digest = hashlib.blake2b(content, digest_size=16).hexdigest()
+    key = (settings.model_name, settings.device, settings.max_length, kw["train_layers"], digest)
+    if key not in _REFERENCE:
+        pc, pr = _pair_logps(ref, tok, held, chat_template=True, shared_prompt=True, **kw)
+        _REFERENCE[key] = np.column_stack([pc, pr])
+        while len(_REFERENCE) > 8:
+            _REFERENCE.pop(next(iter(_REFERENCE)))
+    return _REFERENCE[key]
 
 
 SAMPLE_TOKENS = 48
@@ -183,7 +205,7 @@ def _sampled(model, ref, tok, heldout, samples: int, seed: int, model_name: str)
     prompts = list(dict.fromkeys(heldout.prompt))[:samples]
     kw = {"prompts": prompts, "max_new_tokens": SAMPLE_TOKENS, "seed": seed}
     got = sampled_reward_and_kl(model, tok, ref_model=ref, **kw)
-    key = (model_name, tuple(prompts), seed, SAMPLE_TOKENS)
+    key = (model_name, str(next(ref.parameters()).device), tuple(prompts), seed, SAMPLE_TOKENS)
     if key not in _BEFORE:
         _BEFORE[key] = sampled_reward_and_kl(ref, tok, ref_model=ref, **kw)["gold_reward"]
     return {
@@ -235,6 +257,7 @@ def fine_tune(
     if trainer == "qa-dpo":
         weights = qa_dpo_weights(pairs.b_chosen.to_numpy(), pairs.b_rejected.to_numpy())
     model, tok = load_policy(settings.model_name)
+    model = model.to(settings.device)
     columns = ["prompt", "chosen", "rejected"]
     columns += [c for c in ("truncated_chosen", "truncated_rejected") if c in pairs]
     train_dpo(

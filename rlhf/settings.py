@@ -81,6 +81,10 @@ class TrainSettings:
     lr: float = field(default=5e-6, metadata={"help": "AdamW learning rate"})
     batch_size: int = field(default=8, metadata={"help": "pairs per optimizer step"})
     max_length: int = field(default=128, metadata={"help": "tokens per prompt + reply"})
+    device: str = field(
+        default="cpu",
+        metadata={"help": "where to fine-tune and score: cpu, cuda or cuda:N (float32 either way)"},
+    )
     train_layers: int = field(
         default=0,
         metadata={
@@ -94,6 +98,12 @@ class TrainSettings:
             # numpy numbers become plain int / float
             checked = check_train_value(name, getattr(self, name), f"TrainSettings.{name}")
             object.__setattr__(self, name, checked)
+        device = self.device
+        if not isinstance(device, str) or not (
+            device in ("cpu", "cuda")
+            or (device.startswith("cuda:") and device[5:].isdigit())
+        ):
+            raise ValueError(f"TrainSettings.device must be cpu, cuda or cuda:N, got {device!r}")
         if not isinstance(self.model_name, str) or not self.model_name:
             raise ValueError(f"TrainSettings.model_name must be a name, got {self.model_name!r}")
 

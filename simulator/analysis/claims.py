@@ -133,40 +133,44 @@ def claim3(
 
 
 def train_arm(
-    config: MarketConfig, *, arm: str, epochs: int = 3, heldout: int = 200, generate: int = 40
+    config: MarketConfig,
+    *,
+    arm: str,
+    epochs: int = 3,
+    heldout: int | None = None,
+    generate: int = 40,
+    train_layers: int = 2,
 ) -> dict[str, float]:
     """Claim 2's run function: the market of ``config``, then ``arm`` ("dpo" or
-    "qa-dpo") fine-tunes SmolLM2 on the pairs it bought; held-out
-    implicit-reward accuracy on ``heldout`` gold pairs, and the gold reward and
-    distinct-2 of one reply to each of ``generate`` held-out prompts."""
-    from rlhf.dpo import implicit_reward_accuracy
-    from rlhf.efficiency import fine_tune, training_pairs
-    from rlhf.evaluation import distinct_2, heldout_pairs_as_preferences
-    from rlhf.models import load_policy
-    from rlhf.prompts import load_prompts
-    from rlhf.taskworld import generate_candidates
+    "qa-dpo") fine-tunes SmolLM2 on the pairs it bought (the fast mode:
+    ``train_layers`` top layers, :mod:`rlhf.fast_dpo`; 0 = every parameter);
+    held-out implicit-reward accuracy on the market's held-out gold pairs (the
+    first ``heldout``; default all), and the gold reward, distinct-2 and KL
+    to the reference of the policy's own replies to ``generate`` held-out
+    prompts (sampled from the policy itself), through
+    :func:`rlhf.efficiency.quality`."""
+    from rlhf.efficiency import quality, training_pairs
+    from rlhf.settings import TrainSettings
 
     from ..experiments.runfns import heldout_pairs_for
     from ..market.results import run
 
     if arm not in TRAINED_ARMS:
         raise ValueError(f"arm: must be one of {', '.join(TRAINED_ARMS)}, got {arm!r}")
-    held = heldout_pairs_as_preferences(heldout_pairs_for(config).iloc[:heldout])
-    prompts = load_prompts("heldout")[:generate]
+    held = heldout_pairs_for(config)
+    held = held if heldout is None else held.iloc[:heldout]
     pairs = training_pairs(run(config).dataset)
-    model, tok = fine_tune(arm, pairs, seed=config.seed, epochs=epochs)
-    ref, _ = load_policy()
-    acc = implicit_reward_accuracy(model, ref, tok, held, batch_size=16, max_length=128)
-    replies = generate_candidates(
-        model, tok, prompts, n=1, max_new_tokens=32, seed=config.seed, progress=False
-    )
+    settings = TrainSettings(epochs=epochs, train_layers=train_layers)
+    q = quality(arm, pairs, held, seed=config.seed, settings=settings, samples=generate)
     return {
         "arm": arm,
         "n_pairs": len(pairs),
         "label_accuracy": float(pairs.correct.mean()),
-        "heldout_accuracy": acc,
-        "gold_reward": float(replies.reward.mean()),
-        "distinct_2": distinct_2(replies.response.tolist()),
+        "heldout_accuracy": q["after"],
+        "gold_reward": q["gold_reward"],
+        "gold_reward_before": q["gold_reward_before"],
+        "kl": q["kl"],
+        "distinct_2": q["distinct_2"],
     }
 
 
@@ -174,9 +178,10 @@ def claim2(
     seeds: int = 3,
     budget: float = 20.0,
     epochs: int = 3,
-    heldout: int = 200,
+    heldout: int | None = None,
     generate: int = 40,
     market: MarketConfig | None = None,
+    train_layers: int = 2,
     **grid: Any,
 ) -> pd.DataFrame:
     """DPO vs QA-DPO on the small dataset vickrey-feedback buys with ``budget``:
@@ -188,7 +193,9 @@ def claim2(
         )
         for seed in range(seeds)
     ]
-    params = {"epochs": epochs, "heldout": heldout, "generate": generate}
+    params = {"epochs": epochs, "generate": generate, "train_layers": train_layers}
+    if heldout is not None:
+        params["heldout"] = heldout
     parts = [
         run_grid(
             Design.configs(configs, name=f"claim2-{arm}"),
@@ -259,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif c == 2:
             df = claim2(**grid)
-            cols = ["n_pairs", "heldout_accuracy", "gold_reward", "distinct_2"]
+            cols = ["n_pairs", "heldout_accuracy", "gold_reward", "gold_reward_before", "kl",
+                    "distinct_2"]  # fmt: skip
             print(df.groupby("arm")[cols].mean())
             print(
                 "claim 2, heldout_accuracy(qa-dpo - dpo):",

@@ -124,6 +124,28 @@ def marginal_efficiency(
     return pd.DataFrame(rows)
 
 
+def rank_agreement(x, y, level: float = 0.95) -> dict:
+    """Spearman's rank correlation of ``x`` and ``y`` (e.g. the proxy's and the
+    fine-tuned model's quality over the same cells) with a confidence
+    interval: Fisher's z = atanh(rho) with the standard error
+    sqrt((1 + rho^2 / 2) / (n - 3)) of Bonett & Wright (2000, Psychometrika
+    65: "Sample size requirements for estimating Pearson, Kendall and
+    Spearman correlations"). Pairs with a NaN are dropped; with fewer than 4
+    the interval is NaN. Returns ``{"rho", "lo", "hi", "n"}``."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    n = int(x.size)
+    if n < 2:
+        return {"rho": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": n}
+    rho = float(stats.spearmanr(x, y).statistic)
+    if n < 4 or not np.isfinite(rho):
+        return {"rho": rho, "lo": float("nan"), "hi": float("nan"), "n": n}
+    z = np.arctanh(np.clip(rho, -1 + 1e-12, 1 - 1e-12))
+    half = stats.norm.ppf(0.5 + level / 2) * np.sqrt((1 + rho**2 / 2) / (n - 3))
+    return {"rho": rho, "lo": float(np.tanh(z - half)), "hi": float(np.tanh(z + half)), "n": n}
+
+
 def cell_table(runs: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
     """Mean and 95% CI of each metric per cell (one row per combination of ``by``).
 

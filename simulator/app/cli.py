@@ -275,6 +275,15 @@ def _print_fine_tuned(cells: pd.DataFrame) -> None:
         "Bradley-Terry model on frozen MiniLM embeddings of the same pairs); mean [95% CI]\n"
     )
     print(table.to_string(index=False))
+    from ..analysis.statistics import rank_agreement
+
+    tuned, proxy = budget_curve(cells, y="quality_after"), budget_curve(cells, y="proxy_after")
+    agree = rank_agreement(proxy.proxy_after, tuned.quality_after)
+    print(
+        f"\nDoes the proxy rank the cells as the fine-tuned model does? Spearman rho over "
+        f"{agree['n']} (mechanism, budget) cells: {agree['rho']:.2f} "
+        f"[{agree['lo']:.2f}, {agree['hi']:.2f}] (95% CI, Fisher z)"
+    )
 
 
 def _cmd_mechanisms(args) -> int:

@@ -33,3 +33,16 @@ def test_unknown_override_is_refused_with_the_known_names():
 
     with pytest.raises(ValueError, match="unknown training setting"):
         quality("proxy", pd.DataFrame(), pd.DataFrame(), learning_rate=1e-3)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:", "cuda:x", "CPU", "", 0, None])
+def test_a_device_that_is_not_cpu_or_cuda_is_refused(device):
+    with pytest.raises(ValueError, match="TrainSettings.device must be cpu, cuda or cuda:N"):
+        TrainSettings(device=device)
+    assert TrainSettings(device="cuda:1").device == "cuda:1"
+
+
+@pytest.mark.parametrize("layers", [-1, 1.5, True, "2"])
+def test_train_layers_must_be_a_count(layers):
+    with pytest.raises(ValueError, match="train_layers"):
+        TrainSettings(train_layers=layers)
