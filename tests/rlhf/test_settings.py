@@ -37,7 +37,7 @@ def test_unknown_override_is_refused_with_the_known_names():
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:", "cuda:x", "CPU", "", 0, None])
 def test_a_device_that_is_not_cpu_or_cuda_is_refused(device):
-    with pytest.raises(ValueError, match="TrainSettings.device must be cpu, cuda or cuda:N"):
+    with pytest.raises(ValueError, match=r"TrainSettings\.device must be cpu, cuda or cuda:N"):
         TrainSettings(device=device)
     assert TrainSettings(device="cuda:1").device == "cuda:1"
 
