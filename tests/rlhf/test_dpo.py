@@ -57,15 +57,7 @@ PAIRS = pd.DataFrame(
 # ------------------------------------------------------------------ fixtures
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread for this module, restored afterwards. On the shared 2-core
-    machine, with other jobs running, every small op of a 2-thread OpenMP region waits
-    for a descheduled thread: a SmolLM2 forward took 7.7 s on 2 threads vs 0.47 s on 1."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tiny():

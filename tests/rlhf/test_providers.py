@@ -28,14 +28,7 @@ from rlhf.reward import gold_reward
 NAMES = ["enthusiast", "professional", "friendly", "plain", "neutral", "critic", "terse", "rambler"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread (see tests/rlhf/test_dpo.py: 2 threads stall on the
-    shared 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 import rlhf.dpo
 import rlhf.models
@@ -24,13 +23,7 @@ from rlhf.evaluation import heldout_pairs_as_preferences
 from rlhf.models import load_policy, load_tokenizer
 from rlhf.taskworld import PAIR_COLUMNS, make_pairs
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
