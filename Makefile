@@ -28,7 +28,7 @@ run: $(VENV)/.installed-run
 	$(VENV)/bin/vickreyfeedback efficiency --trainer proxy --out results/efficiency
 	$(VENV)/bin/vickreyfeedback efficiency --trainer dpo --train-layers 2 \
 		--mechanisms vickrey,vickrey-feedback --budgets 25 --seeds 1 \
-		--heldout 240 --samples 24 --out results/finetune
+		--heldout 120 --samples 24 --out results/finetune
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

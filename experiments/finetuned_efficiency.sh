@@ -7,7 +7,14 @@
 # score of the same pairs is kept beside it. One store per trainer under
 # $OUT (default results/finetuned): a rerun resumes where it stopped.
 #
-#   sh experiments/finetuned_efficiency.sh            # about 1 h on 2 CPU cores
+#   sh experiments/finetuned_efficiency.sh            # hours on a CPU, see below
+#   sh experiments/finetuned_efficiency.sh --device cuda --train-layers 0   # full, on a GPU
+#
+# On this project's 2-core CPU, with other jobs sharing the cores, a cell took
+# up to 25 minutes (the first in a process computes the cached activations of
+# the 478 held-out pairs); the grid (72 cells) was not run to its end here. On
+# one H200 a full fine-tune and its scoring took 6-21 s per cell
+# (benchmarks/bench_efficiency_modes.py). Later options override earlier ones.
 #   .venv/bin/vickreyfeedback report results/finetuned/dpo/store
 set -e
 OUT=${OUT:-results/finetuned}

@@ -178,18 +178,12 @@ def _cmd_efficiency(args) -> int:
             "mechanism": table.mechanism,
             "budget": table.budget.map(lambda b: f"${b:,.0f}"),
             "spent": table.spend.map(lambda x: f"${x:,.2f}"),
-            "quality": [
-                f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
-                for m, lo, hi in zip(
-                    table.quality_after, table.quality_after_lo, table.quality_after_hi, strict=True
-                )
-            ],
-            "gain per $": [
-                f"{m:.5f} [{lo:.5f}, {hi:.5f}]"
-                for m, lo, hi in zip(
-                    table.per_dollar, table.per_dollar_lo, table.per_dollar_hi, strict=True
-                )
-            ],
+            "quality": _with_interval(
+                table.quality_after, table.quality_after_lo, table.quality_after_hi, 3
+            ),
+            "gain per $": _with_interval(
+                table.per_dollar, table.per_dollar_lo, table.per_dollar_hi, 5
+            ),
         }
     )
     print(show.to_string(index=False))
@@ -248,17 +242,21 @@ def _cmd_efficiency(args) -> int:
     return 0
 
 
+def _with_interval(mean, lo, hi, digits: int) -> list[str]:
+    """``"m [lo, hi]"`` per row, or ``"m"`` where there is no interval (one seed)."""
+    return [
+        f"{m:.{digits}f} [{a:.{digits}f}, {b:.{digits}f}]" if np.isfinite(a) else f"{m:.{digits}f}"
+        for m, a, b in zip(mean, lo, hi, strict=True)
+    ]
+
+
 def _print_fine_tuned(cells: pd.DataFrame) -> None:
     """The fine-tuned model's scores next to the proxy's, per mechanism and budget."""
     from ..experiments.efficiency import budget_curve
 
     def ci(col: str, digits: int = 3) -> pd.Series:
         c = budget_curve(cells, y=col)
-        return pd.Series(
-            [f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo)
-             else f"{m:.{digits}f}" for m, lo, hi in zip(c[col], c[f"{col}_lo"], c[f"{col}_hi"],
-                                                         strict=True)]
-        )  # fmt: skip
+        return pd.Series(_with_interval(c[col], c[f"{col}_lo"], c[f"{col}_hi"], digits))
 
     base = budget_curve(cells, y="n_pairs")
     table = pd.DataFrame(
@@ -279,6 +277,8 @@ def _print_fine_tuned(cells: pd.DataFrame) -> None:
 
     tuned, proxy = budget_curve(cells, y="quality_after"), budget_curve(cells, y="proxy_after")
     agree = rank_agreement(proxy.proxy_after, tuned.quality_after)
+    if agree["n"] < 4:
+        return  # no interval on fewer than 4 cells: nothing to say
     print(
         f"\nDoes the proxy rank the cells as the fine-tuned model does? Spearman rho over "
         f"{agree['n']} (mechanism, budget) cells: {agree['rho']:.2f} "
