@@ -238,6 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="tasks (prompts) posted per round (default: the config's, 200)",
     )
+    ap.add_argument(
+        "--train-layers",
+        type=int,
+        default=None,
+        help="claim 2: top decoder layers to fine-tune (default 2, the fast mode; 0: every "
+        "parameter, which claim 3b needs: the fast mode hardly moves what the policy generates)",
+    )
     args = ap.parse_args(argv)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
@@ -256,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds < 2:
             ap.error(f"--seeds: a paired interval needs at least 2 seeds, got {args.seeds}")
         grid["seeds"] = args.seeds
+    if args.train_layers is not None:
+        if args.train_layers < 0:
+            ap.error(f"--train-layers: must be >= 0 (0: every parameter), got {args.train_layers}")
+        if 2 not in (args.claim or (1, 3, 2)):
+            ap.error("--train-layers: only claim 2 fine-tunes")
     for c in args.claim or (1, 3, 2):
         if c == 1:
             df = claim1(**grid)
@@ -265,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                 _paired(df, "per_dollar", "vickrey-feedback", "buy-everything"),
             )
         elif c == 2:
-            df = claim2(**grid)
+            layers = {} if args.train_layers is None else {"train_layers": args.train_layers}
+            df = claim2(**grid, **layers)
             cols = ["n_pairs", "heldout_accuracy", "gold_reward", "gold_reward_before", "kl",
                     "distinct_2"]  # fmt: skip
             print(df.groupby("arm")[cols].mean())

@@ -36,3 +36,17 @@ def test_claims_helpers():
     assert paired_verdict(np.array([0.1, 0.2, 0.15]))["verdict"] == "holds"
     assert paired_verdict(np.array([-0.1, -0.2, -0.15]))["verdict"] == "does not hold"
     assert paired_verdict(np.array([-0.1, 0.2, 0.0]))["verdict"] == "inconclusive"
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [(["--claim", "2", "--train-layers", "-1"], "--train-layers: must be >= 0"),
+     (["--claim", "1", "--train-layers", "0"], "--train-layers: only claim 2 fine-tunes"),
+     (["--claim", "2", "--seeds", "1"], "--seeds: a paired interval needs at least 2 seeds")],
+)  # fmt: skip
+def test_bad_claim_options_stop_before_any_run(argv, says, capsys):
+    from simulator.analysis.claims import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and says in capsys.readouterr().err
