@@ -156,7 +156,8 @@ def quality(
 
     model, tok = fine_tune(trainer, pairs, seed=seed, settings=settings)
     ref, _ = load_policy(settings.model_name)
-    ref = ref.to(settings.device)
+    if settings.device != "cpu":
+        ref = ref.to(settings.device)
     held = heldout_pairs_as_preferences(heldout)
     kw = {
         "batch_size": 2 * settings.batch_size,
@@ -257,7 +258,8 @@ def fine_tune(
     if trainer == "qa-dpo":
         weights = qa_dpo_weights(pairs.b_chosen.to_numpy(), pairs.b_rejected.to_numpy())
     model, tok = load_policy(settings.model_name)
-    model = model.to(settings.device)
+    if settings.device != "cpu":  # models load on the CPU
+        model = model.to(settings.device)
     columns = ["prompt", "chosen", "rejected"]
     columns += [c for c in ("truncated_chosen", "truncated_rejected") if c in pairs]
     train_dpo(

@@ -37,6 +37,8 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from .packing import collate_packed
+
 __all__ = ["FrozenPrefix", "decoder_layers", "trainable_top"]
 
 #: bytes of cached hidden states kept per process (float32), oldest dropped first
@@ -177,15 +179,13 @@ class FrozenPrefix:
         """(chosen, rejected) summed completion log-probs of a batch of (prompt,
         chosen, rejected) id triples: the cached lower layers, then the trained
         top on one packed row per pair. Differentiable in the top's parameters."""
-        from .dpo import _collate_packed
-
         seqs = [np.concatenate([p, c]) for p, c, _ in triples]
         seqs += [np.concatenate([p, r]) for p, _, r in triples]
         h = self.hidden(seqs)
         B = len(triples)
         eager = self.model.config._attn_implementation == "eager"
         dtype = next(self.top.parameters()).dtype
-        inputs, flat, targets, slot = _collate_packed(
+        inputs, flat, targets, slot = collate_packed(
             triples, pad_id, self.device, dtype if eager else None
         )
         T = inputs["input_ids"].shape[1]

@@ -100,8 +100,7 @@ class TrainSettings:
             object.__setattr__(self, name, checked)
         device = self.device
         if not isinstance(device, str) or not (
-            device in ("cpu", "cuda")
-            or (device.startswith("cuda:") and device[5:].isdigit())
+            device in ("cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
         ):
             raise ValueError(f"TrainSettings.device must be cpu, cuda or cuda:N, got {device!r}")
         if not isinstance(self.model_name, str) or not self.model_name:

@@ -144,7 +144,7 @@ def test_fine_tune_passes_the_flags_to_train_dpo(monkeypatch):
     monkeypatch.setattr(rlhf.models, "load_policy", lambda name: (None, None))
     monkeypatch.setattr(rlhf.dpo, "train_dpo", lambda m, t, pairs, **kw: seen.update(p=pairs))
     pairs = training_pairs(_dataset(truncated_a=[True, False, False], truncated_b=[False] * 3))
-    fine_tune("dpo", pairs)
+    fine_tune("dpo", pairs, batch_size=2)  # 3 pairs: fewer than a default batch is refused
     assert list(seen["p"].columns) == [
         "prompt",
         "chosen",
@@ -152,7 +152,7 @@ def test_fine_tune_passes_the_flags_to_train_dpo(monkeypatch):
         "truncated_chosen",
         "truncated_rejected",
     ]
-    fine_tune("dpo", training_pairs(_dataset()))
+    fine_tune("dpo", training_pairs(_dataset()), batch_size=2)
     assert list(seen["p"].columns) == ["prompt", "chosen", "rejected"]
 
 
