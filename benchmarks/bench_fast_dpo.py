@@ -19,18 +19,24 @@ pairs (implicit-reward accuracy) and on the gold reward of its own replies to
 ``--prompts`` held-out prompts (sampled from the policy itself, the seed's
 draws; the reference's replies with the same seed beside them). Printed:
 per-seed scores, the mean and 95% t-interval of each mode, and whether the
-fast mode's mean lies in full fine-tuning's interval.
+fast mode's mean lies in full fine-tuning's interval. ``--fast-lr`` takes
+several learning rates (one fast arm each); ``--save`` keeps the per-seed rows
+and ``--full-from`` reuses full fine-tuning's rows of an earlier run (same
+seeds, pairs and options) rather than training it again.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_fast_dpo.py --markdown
     .venv/bin/python benchmarks/bench_fast_dpo.py --quality --seeds 3 --markdown
+    .venv/bin/python benchmarks/bench_fast_dpo.py --quality --seeds 3 \
+        --fast-lr 5e-6,1e-4 --full-from full.csv   # full fine-tuning's rows reused
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import platform
 import time
 
@@ -41,6 +47,7 @@ from rlhf.dpo import implicit_reward_accuracy, train_dpo
 from rlhf.efficiency import _sampled
 from rlhf.evaluation import heldout_pairs_as_preferences
 from rlhf.models import load_policy
+from rlhf.settings import FAST_LR, FULL_LR
 from rlhf.taskworld import shipped_pairs
 from simulator.analysis.statistics import confidence_interval
 
@@ -56,7 +63,7 @@ def speed(args) -> list[dict]:
     pairs = gold_pairs("train").iloc[: args.pairs]
     base, tok = load_policy()
     base = base.to(args.device)
-    kw = {"epochs": args.epochs, "batch_size": 8, "max_length": 128, "lr": 5e-6,
+    kw = {"epochs": args.epochs, "batch_size": 8, "max_length": 128, "lr": FULL_LR,
           "progress": False, "evaluate": False}  # fmt: skip
     rows = []
     for mode, layers in [("full", None), ("fast, cold cache", args.layers),
@@ -74,17 +81,28 @@ def speed(args) -> list[dict]:
     return rows
 
 
+def _lrs(text: str) -> list[float]:
+    try:
+        lrs = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise SystemExit(f"--fast-lr: expected comma-separated numbers, got {text!r}") from None
+    if not lrs or any(not lr > 0 for lr in lrs):
+        raise SystemExit(f"--fast-lr: every learning rate must be > 0, got {text!r}")
+    return lrs
+
+
 def quality(args) -> pd.DataFrame:
     train, held = gold_pairs("train"), gold_pairs("heldout").iloc[: args.heldout]
     base, tok = load_policy()
     base = base.to(args.device)
     ref = copy.deepcopy(base)
     prompts_from = shipped_pairs("heldout")
+    arms = [] if args.full_from else [("full", None, args.full_lr)]
+    arms += [(f"fast lr={lr:g}", args.layers, lr) for lr in _lrs(args.fast_lr)]
     rows = []
     for seed in range(args.seeds):
         sub = train.sample(args.train_pairs, random_state=seed).reset_index(drop=True)
-        for mode, layers, lr in [("full", None, args.full_lr),
-                                 ("fast", args.layers, args.fast_lr)]:  # fmt: skip
+        for mode, layers, lr in arms:
             model = copy.deepcopy(base)
             t0 = time.perf_counter()
             train_dpo(model, tok, sub, train_layers=layers, lr=lr, epochs=args.epochs,
@@ -94,12 +112,22 @@ def quality(args) -> pd.DataFrame:
             acc = implicit_reward_accuracy(model, ref, tok, held, batch_size=16,
                                            max_length=128, train_layers=layers)  # fmt: skip
             s = _sampled(model, ref, tok, prompts_from, args.prompts, seed, "smollm2-135m")
-            rows.append({"seed": seed, "mode": mode, "train_seconds": seconds,
+            rows.append({"seed": seed, "mode": mode, "lr": lr, "train_seconds": seconds,
                          "heldout_accuracy": acc, **s})  # fmt: skip
             print(f"  seed {seed} {mode}: acc {acc:.3f}, gold reward {s['gold_reward']:.3f} "
                   f"(reference {s['gold_reward_before']:.3f}), KL {s['kl']:.3f}, "
                   f"{seconds:.0f} s", flush=True)  # fmt: skip
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if args.full_from:
+        full = pd.read_csv(args.full_from)
+        full = full[(full["mode"] == "full") & (full["seed"] < args.seeds)]
+        if full["seed"].nunique() < args.seeds:
+            raise SystemExit(
+                f"--full-from: {args.full_from} has full fine-tuning for "
+                f"{full['seed'].nunique()} seed(s), fewer than --seeds {args.seeds}"
+            )
+        df = pd.concat([full, df], ignore_index=True)
+    return df
 
 
 def main(argv=None) -> int:
@@ -115,10 +143,23 @@ def main(argv=None) -> int:
     ap.add_argument("--train-pairs", type=int, default=200)
     ap.add_argument("--heldout", type=int, default=200)
     ap.add_argument("--prompts", type=int, default=40)
-    ap.add_argument("--full-lr", type=float, default=5e-6)
-    ap.add_argument("--fast-lr", type=float, default=5e-6)
+    ap.add_argument("--full-lr", type=float, default=FULL_LR)
+    ap.add_argument(
+        "--fast-lr",
+        default=f"{FAST_LR:g}",
+        help=f"fast mode's learning rate(s), comma-separated (default {FAST_LR:g})",
+    )
+    ap.add_argument(
+        "--full-from",
+        default=None,
+        metavar="CSV",
+        help="take full fine-tuning's rows from an earlier --save (same seeds and "
+        "pairs) instead of training it again",
+    )
+    ap.add_argument("--save", default=None, metavar="CSV", help="write the per-seed rows")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)
+    _lrs(args.fast_lr)  # bad learning rates stop here, before any model loads
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"$ {COMMAND} {' '.join(argv or __import__('sys').argv[1:])}")
@@ -135,26 +176,37 @@ def main(argv=None) -> int:
         else:
             print(df.to_string(index=False))
         return 0
+    if args.full_from and not os.path.exists(args.full_from):
+        raise SystemExit(f"--full-from: no such file {args.full_from}")
+    if args.save and os.path.exists(args.save):
+        raise SystemExit(f"--save: {args.save} exists; choose a new path")
     df = quality(args)
+    if args.save:
+        df.to_csv(args.save, index=False)
     print()
+    modes = list(dict.fromkeys(df["mode"]))
+    fast_modes = [m for m in modes if m != "full"]
     summary = []
     for col in ("heldout_accuracy", "gold_reward", "kl", "train_seconds"):
         line = {"metric": col}
-        for mode in ("full", "fast"):
+        full_lo = full_hi = float("nan")
+        for mode in modes:
             m, lo, hi = confidence_interval(df[df["mode"] == mode][col].to_numpy())
             line[mode] = f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
-            line[f"{mode}_lo"], line[f"{mode}_hi"], line[f"{mode}_mean"] = lo, hi, m
-        line["fast mean in full's interval"] = (
-            line["full_lo"] <= line["fast_mean"] <= line["full_hi"]
-        )
+            if mode == "full":
+                full_lo, full_hi = lo, hi
+            else:
+                inside = full_lo <= m <= full_hi
+                line[mode] += " (in)" if inside else " (out)"
         summary.append(line)
     ref = df.gold_reward_before.mean()
-    table = pd.DataFrame(summary)[["metric", "full", "fast", "fast mean in full's interval"]]
+    table = pd.DataFrame(summary)[["metric", "full", *fast_modes]]
+    print("(in) / (out): the mode's mean lies inside / outside full fine-tuning's 95% interval")
     if args.markdown:
-        print("| metric | full fine-tuning | fast mode | fast mean in full's 95% interval |")
-        print("|---|---|---|---|")
+        print("| metric | " + " | ".join(["full fine-tuning", *fast_modes]) + " |")
+        print("|---" * (len(fast_modes) + 2) + "|")
         for _, r in table.iterrows():
-            print(f"| {r.metric} | {r.full} | {r.fast} | {r.iloc[3]} |")
+            print("| " + " | ".join(str(v) for v in r.tolist()) + " |")
     else:
         print(table.to_string(index=False))
     print(f"\nreference's gold reward of samples (same seeds): {ref:.3f}")

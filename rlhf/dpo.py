@@ -78,7 +78,7 @@ from scipy.special import expit
 from tqdm.auto import tqdm
 
 from .packing import collate_packed
-from .settings import check_train_value
+from .settings import check_train_value, default_lr
 
 __all__ = [
     "TrainResult",
@@ -678,7 +678,7 @@ def train_dpo(
     beta: float = 0.1,
     weights=None,
     epochs: int = 1,
-    lr: float = 5e-6,
+    lr: float | None = None,
     batch_size: int = 8,
     max_length: int = 256,
     seed: int = 0,
@@ -710,7 +710,9 @@ def train_dpo(
     before the first step: its log-probs are computed once per pair and
     cached, so no copy is kept.
 
-    AdamW at a constant ``lr`` (betas 0.9/0.999, ``weight_decay``), gradients
+    AdamW at a constant ``lr`` (None: the mode's validated rate,
+    :func:`rlhf.settings.default_lr`: 5e-6 with every parameter, 1e-4 in the
+    fast mode; betas 0.9/0.999, ``weight_decay``), gradients
     clipped to ``max_grad_norm`` (None: no clipping), ``epochs`` passes over
     the pairs in batches of ``batch_size`` pairs (one forward per batch: one
     packed row per pair with ``shared_prompt`` where the model allows it, see
@@ -737,6 +739,8 @@ def train_dpo(
 
     _check_pairs(pairs)
     n = len(pairs)
+    if lr is None:
+        lr = default_lr(train_layers)
     beta, lr = checked("beta", beta), checked("lr", lr)
     epochs, batch_size = checked("epochs", epochs), checked("batch_size", batch_size)
     max_length, seed = checked("max_length", max_length), checked("seed", seed)

@@ -269,7 +269,7 @@ def fine_tune(
         beta=settings.beta,
         weights=weights,
         epochs=settings.epochs,
-        lr=settings.lr,
+        lr=settings.learning_rate,
         batch_size=settings.batch_size,
         max_length=settings.max_length,
         seed=seed,

@@ -14,11 +14,28 @@ import math
 import numbers
 from dataclasses import dataclass, field
 
-__all__ = ["LR_MAX", "TrainSettings", "check_train_value"]
+__all__ = ["FAST_LR", "FULL_LR", "LR_MAX", "TrainSettings", "check_train_value", "default_lr"]
+
+#: AdamW's learning rate when every parameter trains.
+FULL_LR = 5e-6
+#: AdamW's learning rate in the fast mode (only the top layers train). At ``FULL_LR`` the
+#: top 2 layers learn the held-out ranking but the policy's own replies do not move (KL to
+#: the reference about 0.01 against full fine-tuning's 2.4); at 1e-4 held-out accuracy,
+#: the gold reward of the policy's samples and the KL match full fine-tuning's on the same
+#: pairs (``benchmarks/bench_fast_dpo.py --quality``, benchmarks/README.md).
+FAST_LR = 1e-4
+
+
+def default_lr(train_layers: int | None) -> float:
+    """The validated learning rate for a mode: :data:`FULL_LR` when every parameter trains
+    (``train_layers`` 0 or None), :data:`FAST_LR` in the fast mode."""
+    return FAST_LR if train_layers else FULL_LR
+
 
 #: The largest learning rate accepted. AdamW moves every weight by about ``lr`` per step
 #: whatever the gradient's size, and the policy's weights are of order 0.1, so a step of 1
-#: already overwrites the model: anything larger is certainly a typo (the default is 5e-6).
+#: already overwrites the model: anything larger is certainly a typo (the defaults are
+#: FULL_LR and FAST_LR, above).
 LR_MAX = 1.0
 
 # the one place for the limits that TrainSettings and rlhf.dpo.train_dpo share:
@@ -78,7 +95,13 @@ class TrainSettings:
     )
     epochs: int = field(default=2, metadata={"help": "epochs over the bought pairs"})
     beta: float = field(default=0.1, metadata={"help": "DPO beta (strength of the KL anchor)"})
-    lr: float = field(default=5e-6, metadata={"help": "AdamW learning rate"})
+    lr: float | None = field(
+        default=None,
+        metadata={
+            "help": "AdamW learning rate",
+            "default_text": f"{FULL_LR:g} with every parameter, {FAST_LR:g} in the fast mode",
+        },
+    )
     batch_size: int = field(default=8, metadata={"help": "pairs per optimizer step"})
     max_length: int = field(default=128, metadata={"help": "tokens per prompt + reply"})
     device: str = field(
@@ -95,6 +118,8 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "max_length", "beta", "lr", "train_layers"):
+            if name == "lr" and self.lr is None:  # the mode's own rate: see learning_rate
+                continue
             # numpy numbers become plain int / float
             checked = check_train_value(name, getattr(self, name), f"TrainSettings.{name}")
             object.__setattr__(self, name, checked)
@@ -105,6 +130,16 @@ class TrainSettings:
             raise ValueError(f"TrainSettings.device must be cpu, cuda or cuda:N, got {device!r}")
         if not isinstance(self.model_name, str) or not self.model_name:
             raise ValueError(f"TrainSettings.model_name must be a name, got {self.model_name!r}")
+
+    @property
+    def learning_rate(self) -> float:
+        """``lr``, or the mode's validated rate when it is None (:func:`default_lr`)."""
+        return self.lr if self.lr is not None else default_lr(self.train_layers)
+
+    def resolved(self) -> TrainSettings:
+        """A copy with ``lr`` spelt out: what a stored run's key records, so that a later
+        change of a default makes it another run rather than a false cache hit."""
+        return dataclasses.replace(self, lr=self.learning_rate)
 
     def replace(self, **changes) -> TrainSettings:
         """A copy with ``changes``; an unknown name is refused, naming the known ones."""
@@ -123,4 +158,4 @@ class TrainSettings:
     def help(cls, name: str) -> str:
         """The help text of field ``name``, with its default."""
         f = next(f for f in dataclasses.fields(cls) if f.name == name)
-        return f"{f.metadata['help']} (default: {f.default})"
+        return f"{f.metadata['help']} (default: {f.metadata.get('default_text', f.default)})"

@@ -140,10 +140,12 @@ def train_arm(
     heldout: int | None = None,
     generate: int = 40,
     train_layers: int = 2,
+    lr: float | None = None,
 ) -> dict[str, float]:
     """Claim 2's run function: the market of ``config``, then ``arm`` ("dpo" or
     "qa-dpo") fine-tunes SmolLM2 on the pairs it bought (the fast mode:
-    ``train_layers`` top layers, :mod:`rlhf.fast_dpo`; 0 = every parameter);
+    ``train_layers`` top layers, :mod:`rlhf.fast_dpo`; 0 = every parameter;
+    ``lr`` None: the mode's validated rate, :func:`rlhf.settings.default_lr`);
     held-out implicit-reward accuracy on the market's held-out gold pairs (the
     first ``heldout``; default all), and the gold reward, distinct-2 and KL
     to the reference of the policy's own replies to ``generate`` held-out
@@ -160,7 +162,7 @@ def train_arm(
     held = heldout_pairs_for(config)
     held = held if heldout is None else held.iloc[:heldout]
     pairs = training_pairs(run(config).dataset)
-    settings = TrainSettings(epochs=epochs, train_layers=train_layers)
+    settings = TrainSettings(epochs=epochs, train_layers=train_layers, lr=lr)
     q = quality(arm, pairs, held, seed=config.seed, settings=settings, samples=generate)
     return {
         "arm": arm,
@@ -193,7 +195,11 @@ def claim2(
         )
         for seed in range(seeds)
     ]
-    params = {"epochs": epochs, "generate": generate, "train_layers": train_layers}
+    from rlhf.settings import default_lr
+
+    # the rate spelt out in each run's key: a changed default is another run, not a false hit
+    params = {"epochs": epochs, "generate": generate, "train_layers": train_layers,
+              "lr": default_lr(train_layers)}  # fmt: skip
     if heldout is not None:
         params["heldout"] = heldout
     parts = [

@@ -152,7 +152,7 @@ def _cmd_efficiency(args) -> int:
                                samples=args.samples)  # fmt: skip
     spec = {"command": "efficiency", "config": config.to_dict(), "mechanisms": names,
             "budgets": budgets, "seeds": args.seeds, "trainer": args.trainer,
-            "settings": dataclasses.asdict(train)}  # fmt: skip
+            "settings": dataclasses.asdict(train.resolved())}  # fmt: skip
     if args.heldout is not None or args.samples:
         spec.update(heldout=args.heldout, samples=args.samples)
     store = _grid_store(args, spec)  # after every check: a bad option leaves no directory

@@ -20,7 +20,7 @@ from ..market.config import ConfigError, MarketConfig
 from ..market.formats import parse_value
 
 #: annotation strings (``from __future__ import annotations``) to argparse types
-_FIELD_TYPES = {"int": int, "float": float, "str": str}
+_FIELD_TYPES = {"int": int, "float": float, "str": str, "float | None": float}  # annotation -> type
 
 
 def _value_of(option: str):

@@ -71,7 +71,7 @@ def efficiency_design(
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
         raise ValueError(f"samples: must be an integer >= 0, got {samples!r}")
     if trainer != "proxy":  # the proxy trains no policy: its settings are not part of a run
-        params.update(dataclasses.asdict(settings))
+        params.update(dataclasses.asdict(settings.resolved()))  # lr spelt out
         if samples:
             params["samples"] = samples
     elif samples:

@@ -156,3 +156,24 @@ def test_the_cache_is_shared_by_same_base_policies_and_not_by_changed_ones(model
     with torch.no_grad():
         model.model.layers[3].mlp.up_proj.weight[0, 0] += 0.5
     assert FrozenPrefix(model, 2).cache is FrozenPrefix(copy.deepcopy(model), 2).cache
+
+
+def test_without_lr_each_mode_trains_at_its_validated_rate(four_layers):
+    """lr=None: the fast mode steps at FAST_LR and full fine-tuning at FULL_LR
+    (rlhf.settings.default_lr), the same weights as passing them by hand."""
+    from rlhf.settings import FAST_LR, FULL_LR
+
+    model0, tok = four_layers
+    kw = {"epochs": 1, "batch_size": 3, "progress": False, "seed": 1, "evaluate": False}
+    for layers, rate in [(2, FAST_LR), (None, FULL_LR)]:
+        auto, explicit = copy.deepcopy(model0), copy.deepcopy(model0)
+        train_dpo(auto, tok, PAIRS, train_layers=layers, **kw)
+        train_dpo(explicit, tok, PAIRS, train_layers=layers, lr=rate, **kw)
+        for a, b in zip(auto.parameters(), explicit.parameters(), strict=True):
+            assert torch.equal(a, b)
+        top = model0.model.layers[3].mlp.up_proj.weight
+        moved = (auto.model.layers[3].mlp.up_proj.weight - top).abs().max().item()
+        # an AdamW step moves a weight by at most about 3.2 lr (1 lr on the first step),
+        # and this weight moved by more than lr / 10: the rate really differs
+        steps = -(-len(PAIRS) // 3)
+        assert rate / 10 < moved <= 3.2 * steps * rate
