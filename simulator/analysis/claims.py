@@ -184,22 +184,26 @@ def claim2(
     generate: int = 40,
     market: MarketConfig | None = None,
     train_layers: int = 2,
+    lr: float | None = None,
     **grid: Any,
 ) -> pd.DataFrame:
     """DPO vs QA-DPO on the small dataset vickrey-feedback buys with ``budget``:
     held-out implicit-reward accuracy, gold reward and distinct-2 of replies
-    (:func:`train_arm` per seed and arm)."""
+    (:func:`train_arm` per seed and arm; ``lr`` None: the mode's validated
+    rate, :func:`rlhf.settings.default_lr`)."""
     configs = [
         (market or MarketConfig()).replace(
             mechanism="vickrey-feedback", k=2, budget=budget, seed=seed
         )
         for seed in range(seeds)
     ]
-    from rlhf.settings import default_lr
+    from rlhf.settings import TrainSettings
 
-    # the rate spelt out in each run's key: a changed default is another run, not a false hit
+    # the rate spelt out in each run's key: a changed default is another run, not a false
+    # hit (and a bad one is refused here, before any market runs)
+    rate = TrainSettings(train_layers=train_layers, lr=lr).learning_rate
     params = {"epochs": epochs, "generate": generate, "train_layers": train_layers,
-              "lr": default_lr(train_layers)}  # fmt: skip
+              "lr": rate}  # fmt: skip
     if heldout is not None:
         params["heldout"] = heldout
     parts = [
@@ -249,7 +253,14 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="claim 2: top decoder layers to fine-tune (default 2, the fast mode; 0: every "
-        "parameter, which claim 3b needs: the fast mode hardly moves what the policy generates)",
+        "parameter)",
+    )
+    ap.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="claim 2: AdamW learning rate (default: the mode's validated rate, 1e-4 in the "
+        "fast mode, 5e-6 with every parameter; rlhf.settings.default_lr)",
     )
     args = ap.parse_args(argv)
     pd.set_option("display.width", 200)
@@ -274,6 +285,13 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--train-layers: must be >= 0 (0: every parameter), got {args.train_layers}")
         if 2 not in (args.claim or (1, 3, 2)):
             ap.error("--train-layers: only claim 2 fine-tunes")
+    if args.lr is not None:
+        from rlhf.settings import LR_MAX
+
+        if not 0 < args.lr <= LR_MAX:
+            ap.error(f"--lr: must be a finite number > 0 and <= {LR_MAX:g}, got {args.lr}")
+        if 2 not in (args.claim or (1, 3, 2)):
+            ap.error("--lr: only claim 2 fine-tunes")
     for c in args.claim or (1, 3, 2):
         if c == 1:
             df = claim1(**grid)
@@ -284,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif c == 2:
             layers = {} if args.train_layers is None else {"train_layers": args.train_layers}
-            df = claim2(**grid, **layers)
+            df = claim2(**grid, **layers, lr=args.lr)
             cols = ["n_pairs", "heldout_accuracy", "gold_reward", "gold_reward_before", "kl",
                     "distinct_2"]  # fmt: skip
             print(df.groupby("arm")[cols].mean())

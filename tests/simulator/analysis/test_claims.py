@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from simulator import MarketConfig, run
@@ -42,7 +43,11 @@ def test_claims_helpers():
     "argv, says",
     [(["--claim", "2", "--train-layers", "-1"], "--train-layers: must be >= 0"),
      (["--claim", "1", "--train-layers", "0"], "--train-layers: only claim 2 fine-tunes"),
-     (["--claim", "2", "--seeds", "1"], "--seeds: a paired interval needs at least 2 seeds")],
+     (["--claim", "2", "--seeds", "1"], "--seeds: a paired interval needs at least 2 seeds"),
+     (["--claim", "2", "--lr", "0"], "--lr: must be a finite number > 0"),
+     (["--claim", "2", "--lr", "nan"], "--lr: must be a finite number > 0"),
+     (["--claim", "2", "--lr", "2"], "--lr: must be a finite number > 0"),
+     (["--claim", "3", "--lr", "1e-5"], "--lr: only claim 2 fine-tunes")],
 )  # fmt: skip
 def test_bad_claim_options_stop_before_any_run(argv, says, capsys):
     from simulator.analysis.claims import main
@@ -50,3 +55,19 @@ def test_bad_claim_options_stop_before_any_run(argv, says, capsys):
     with pytest.raises(SystemExit) as stop:
         main(argv)
     assert stop.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_claim2_keys_its_runs_by_the_learning_rate(monkeypatch):
+    """The rate is part of each run's key, spelt out: the fast mode's default
+    (1e-4) and an explicit 5e-6 are different runs."""
+    from simulator.analysis import claims
+
+    seen = []
+    monkeypatch.setattr(claims, "run_grid", lambda design, run_params, **kw: seen.append(
+        run_params) or pd.DataFrame({"seed": [0], "arm": [run_params["arm"]]}))  # fmt: skip
+    claims.claim2(seeds=2)
+    claims.claim2(seeds=2, lr=5e-6)
+    claims.claim2(seeds=2, train_layers=0)
+    assert [p["lr"] for p in seen] == [1e-4, 1e-4, 5e-6, 5e-6, 5e-6, 5e-6]
+    with pytest.raises(ValueError, match="lr must be"):
+        claims.claim2(seeds=2, lr=-1.0)
