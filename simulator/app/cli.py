@@ -222,7 +222,7 @@ def _cmd_efficiency(args) -> int:
         "mechanisms": names,
         "budgets": budgets,
         "seeds": args.seeds,
-        **dataclasses.asdict(train),
+        **dataclasses.asdict(train.resolved()),
     }
     atomic_write(
         args.out / "settings.json",
