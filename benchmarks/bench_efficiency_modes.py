@@ -3,15 +3,17 @@
 Every default mechanism (vickrey, first-price, fixed-price, vickrey-feedback)
 x budgets $25, $50, $100, seed 0, on the task world: the market's bought pairs
 fine-tune SmolLM2-135M-Instruct with DPO in full (``train_layers=0``) and in
-the fast mode (``train_layers=2``), the default settings otherwise (2 epochs,
-lr 5e-6, beta 0.1, batch 8, max length 128), through
+the fast mode (``train_layers=2``), both at lr ``LR`` (the third argument;
+default 5e-6, full fine-tuning's rate, as the README's GPU table was measured;
+the fast mode's own default is 1e-4, ``rlhf.settings.FAST_LR``), the default
+settings otherwise (2 epochs, beta 0.1, batch 8, max length 128), through
 :func:`rlhf.efficiency.quality` (what ``vickreyfeedback efficiency --trainer
 dpo`` runs per cell), scored on all 478 held-out gold pairs and on the gold
 reward and KL of the policy's own replies to 40 held-out prompts. One JSON
 line per fine-tune as it finishes, then the table. Cells stop being started
 once ``SECONDS`` (the first argument) have passed.
 
-Usage: python benchmarks/bench_efficiency_modes.py SECONDS [DEVICE]
+Usage: python benchmarks/bench_efficiency_modes.py SECONDS [DEVICE [LR]]
 (DEVICE: cuda by default; on a CPU a full fine-tune takes minutes).
 """
 
@@ -22,12 +24,13 @@ import time
 import pandas as pd
 
 from rlhf.efficiency import quality, training_pairs
-from rlhf.settings import TrainSettings
+from rlhf.settings import FULL_LR, TrainSettings
 from rlhf.taskworld import shipped_pairs
 from simulator import MarketConfig, run
 
 deadline = time.time() + float(sys.argv[1])
 device = sys.argv[2] if len(sys.argv) > 2 else "cuda"
+lr = float(sys.argv[3]) if len(sys.argv) > 3 else FULL_LR
 held = shipped_pairs("heldout")
 rows = []
 for budget in (25.0, 50.0, 100.0):
@@ -41,8 +44,8 @@ for budget in (25.0, 50.0, 100.0):
             if time.time() > deadline:
                 break
             t0 = time.time()
-            q = quality("dpo", pairs, held, seed=0, samples=40,
-                        settings=TrainSettings(device=device, train_layers=layers))  # fmt: skip
+            settings = TrainSettings(device=device, train_layers=layers, lr=lr)
+            q = quality("dpo", pairs, held, seed=0, samples=40, settings=settings)
             rows.append({"mechanism": mech, "budget": budget, "spend": res.summary["spend"],
                          "n_pairs": len(pairs), "train_layers": layers or "all",
                          "heldout_acc": q["after"], "gold_reward": q["gold_reward"],

@@ -9,15 +9,17 @@
 # store per trainer under $OUT (default results/finetuned): a rerun resumes
 # where it stopped.
 #
-#   sh experiments/finetuned_efficiency.sh               # about 1 h per trainer on a 2-core CPU
-#   TRAINERS=dpo OMP_NUM_THREADS=1 sh experiments/finetuned_efficiency.sh &   # the two trainers
-#   TRAINERS=qa-dpo OMP_NUM_THREADS=1 sh experiments/finetuned_efficiency.sh  # side by side
-#   sh experiments/finetuned_efficiency.sh --device cuda --train-layers 0     # full FT, on a GPU
+#   sh experiments/finetuned_efficiency.sh            # both trainers, one after the other
+#   TRAINERS=qa-dpo sh experiments/finetuned_efficiency.sh   # one trainer
+#   sh experiments/finetuned_efficiency.sh --device cuda --train-layers 0   # full FT, on a GPU
+#   .venv/bin/python experiments/finetuned_tables.py  # the README's tables from both grids
 #
 # Later options override earlier ones (e.g. --mechanisms vickrey,first-price,
 # fixed-price,vickrey-feedback; then use another $OUT: a store keeps one grid).
-# The first cell in a process computes the cached activations of the held-out
-# pairs (several minutes); later cells take 2-4 minutes each on one core.
+# Each grid runs one worker process per core; the first cell of each worker
+# computes the cached activations of the 478 held-out pairs (several
+# minutes). The README's grid ran both trainers side by side (TRAINERS=dpo and
+# TRAINERS=qa-dpo at once, OMP_NUM_THREADS=1): 4 workers on the 2 cores.
 #   .venv/bin/vickreyfeedback report results/finetuned/dpo/store
 set -e
 OUT=${OUT:-results/finetuned}
