@@ -42,15 +42,25 @@ TRAINERS = ("dpo", "qa-dpo")
 PER_K = 1000.0  # efficiencies per $1,000
 
 
-def _ci(x, scale: float = 1.0, digits: int = 3) -> str:
-    m, lo, hi = confidence_interval(np.asarray(x, dtype=float) * scale)
+def _fmt(m: float, lo: float, hi: float, digits: int) -> str:
+    """``m [lo, hi]``, or ``m`` alone where there is no interval (one seed)."""
     if not np.isfinite(lo):
         return f"{m:.{digits}f}"
     return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
+def _ci(x, scale: float = 1.0, digits: int = 3) -> str:
+    return _fmt(*confidence_interval(np.asarray(x, dtype=float) * scale), digits)
+
+
 def _verdict(diff, digits: int = 3) -> str:
-    v = paired_verdict(np.asarray(diff, dtype=float))
+    """A paired difference: mean, 95% interval, pairs, what 80% power detects,
+    the verdict; pairs with a missing side are dropped first."""
+    d = np.asarray(diff, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size < 2:
+        return f"{d.mean():+.{digits}f} on {d.size} pair(s): no interval" if d.size else "no pairs"
+    v = paired_verdict(d)
     return (f"{v['mean_diff']:+.{digits}f} [{v['lo']:+.{digits}f}, {v['hi']:+.{digits}f}], "
             f"n {v['n']}, detectable {v['detectable']:.{digits}f}: {v['verdict']}")  # fmt: skip
 
@@ -61,13 +71,21 @@ def _md(df: pd.DataFrame) -> str:
 
 
 def load(out: Path) -> dict[str, pd.DataFrame]:
-    """The finished cells of each trainer's grid (failed runs left out, and counted)."""
+    """The finished cells of each trainer's grid (failed runs left out, and
+    counted): ``cells.parquet``, or, for a grid still running or stopped, the
+    runs its store holds so far (said, with how many)."""
+    from simulator.experiments.store import is_store, load_results
+
     cells = {}
     for trainer in TRAINERS:
         path = out / trainer / "cells.parquet"
-        if not path.exists():
+        if path.exists():
+            df = pd.read_parquet(path)
+        elif is_store(out / trainer / "store"):
+            df = load_results(out / trainer / "store")
+            print(f"{trainer}: the grid is not finished; {len(df)} run(s) from its store")
+        else:
             raise SystemExit(f"OUT: no {path}; run experiments/finetuned_efficiency.sh first")
-        df = pd.read_parquet(path)
         failed = int((df.status == "error").sum()) if "status" in df else 0
         if failed:
             print(f"{trainer}: {failed} failed run(s) left out")
@@ -78,10 +96,17 @@ def load(out: Path) -> dict[str, pd.DataFrame]:
 def per_cell(df: pd.DataFrame) -> pd.DataFrame:
     """Table 1 for one trainer."""
     df = df.assign(average=(df.quality_after - 0.5) / df.spend)
-    marginal = marginal_efficiency(df).set_index(["mechanism", "budget_from"])
+    marginal = marginal_efficiency(df)
+    if len(marginal):
+        marginal = marginal.set_index(["mechanism", "budget_from"])
     rows = []
     for (mech, budget), g in df.groupby(["mechanism", "budget"], sort=True):
         nxt = marginal.loc[(mech, budget)] if (mech, budget) in marginal.index else None
+        slope = (
+            ""
+            if nxt is None
+            else _fmt(*(nxt[c] * PER_K for c in ("marginal", "marginal_lo", "marginal_hi")), 2)
+        )
         rows.append({
             "mechanism": f"`{mech}`", "budget": f"${budget:g}",
             "spent": f"${g.spend.mean():.1f}", "pairs": f"{g.n_pairs.mean():.0f}",
@@ -92,9 +117,7 @@ def per_cell(df: pd.DataFrame) -> pd.DataFrame:
             "KL": f"{g.kl.mean():.2f}",
             "proxy": _ci(g.proxy_after),
             "average per $1,000": _ci(g.average, PER_K, 2),
-            "marginal per $1,000 (to next budget)": "" if nxt is None else (
-                f"{nxt.marginal * PER_K:.2f} [{nxt.marginal_lo * PER_K:.2f}, "
-                f"{nxt.marginal_hi * PER_K:.2f}]"),
+            "marginal per $1,000 (to next budget)": slope,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -109,14 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     cells = load(out)
     print(f"$ .venv/bin/python experiments/finetuned_tables.py {out}\n")
     for trainer, df in cells.items():
-        print(f"## 1. {trainer}: per mechanism and budget (mean [95% CI] over "
+        print(f"## 1. {trainer}: per mechanism and budget (mean [95% CI] over seeds; "
               f"{df.seed.nunique()} seeds)\n")  # fmt: skip
         print(_md(per_cell(df)) + "\n")
 
     print("## 2. Learning check (paired over seeds)\n")
     for trainer, df in cells.items():
         lo_b, hi_b = df.budget.min(), df.budget.max()
-        for mech, g in df.groupby("mechanism", sort=True):
+        for mech, g in df.groupby("mechanism", sort=True) if hi_b > lo_b else ():
             w = _wide(g, "quality_after", columns=("budget",))
             print(f"- {trainer}, `{mech}`: accuracy ${hi_b:g} - ${lo_b:g}: "
                   f"{_verdict(w[hi_b] - w[lo_b])}")  # fmt: skip
