@@ -138,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print("## 2. Learning check (paired over seeds)\n")
     for trainer, df in cells.items():
-        lo_b, hi_b = df.budget.min(), df.budget.max()
-        for mech, g in df.groupby("mechanism", sort=True) if hi_b > lo_b else ():
+        for mech, g in df.groupby("mechanism", sort=True):
+            lo_b, hi_b = g.budget.min(), g.budget.max()
+            if hi_b == lo_b:
+                continue
             w = _wide(g, "quality_after", columns=("budget",))
             print(f"- {trainer}, `{mech}`: accuracy ${hi_b:g} - ${lo_b:g}: "
                   f"{_verdict(w[hi_b] - w[lo_b])}")  # fmt: skip
