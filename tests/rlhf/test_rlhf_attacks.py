@@ -721,9 +721,10 @@ def _refused_untouched(policy, error, match: str, pairs=PAIRS, **kwargs) -> str:
     return str(err.value)
 
 
+# lr=None is not bad: it means the mode's validated rate (rlhf.settings.default_lr)
 SHARED_BAD = [
     *[("beta", v) for v in (0, 0.0, -1, NAN, INF, -INF, "0.1", None, True, [0.1])],
-    *[("lr", v) for v in (0, -1e-6, NAN, INF, 1e30, 1.0000001, "5e-6", None, True, 1j)],
+    *[("lr", v) for v in (0, -1e-6, NAN, INF, 1e30, 1.0000001, "5e-6", True, 1j)],
     *[("epochs", v) for v in (0, -1, 1.5, 2.0, NAN, INF, "2", None, True)],
     *[("batch_size", v) for v in (0, -8, 1e30, np.float64(8), "8", None, False)],
     *[("max_length", v) for v in (0, 1, -1, 128.0, INF, "128", None, True)],

@@ -285,7 +285,8 @@ def test_efficiency_with_a_fine_tune_prints_it_beside_the_proxy(tmp_path, capsys
     for col in ("quality_after", "proxy_after", "gold_reward", "gold_reward_before", "kl"):
         assert cells[col].notna().all(), col
     assert (cells.gold_reward.between(-1.5, 1.0)).all()
-    assert json.loads((tmp_path / "settings.json").read_text())["train_layers"] == 1
+    saved = json.loads((tmp_path / "settings.json").read_text())
+    assert saved["train_layers"] == 1 and saved["lr"] == 1e-4  # the fast mode's rate, spelt out
 
 
 def test_efficiency_samples_need_a_fine_tune(tmp_path, capsys):
