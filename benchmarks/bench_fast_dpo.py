@@ -49,7 +49,7 @@ from rlhf.evaluation import heldout_pairs_as_preferences
 from rlhf.models import load_policy
 from rlhf.settings import FAST_LR, FULL_LR
 from rlhf.taskworld import shipped_pairs
-from simulator.analysis.statistics import confidence_interval
+from simulator.analysis.statistics import confidence_interval, format_interval
 
 COMMAND = ".venv/bin/python benchmarks/bench_fast_dpo.py"
 
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
         full_lo = full_hi = float("nan")
         for mode in modes:
             m, lo, hi = confidence_interval(df[df["mode"] == mode][col].to_numpy())
-            line[mode] = f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+            line[mode] = format_interval(m, lo, hi)
             if mode == "full":
                 full_lo, full_hi = lo, hi
             else:

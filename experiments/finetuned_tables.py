@@ -33,6 +33,7 @@ import pandas as pd
 
 from simulator.analysis.statistics import (
     confidence_interval,
+    format_interval,
     marginal_efficiency,
     paired_verdict,
     rank_agreement,
@@ -42,15 +43,8 @@ TRAINERS = ("dpo", "qa-dpo")
 PER_K = 1000.0  # efficiencies per $1,000
 
 
-def _fmt(m: float, lo: float, hi: float, digits: int) -> str:
-    """``m [lo, hi]``, or ``m`` alone where there is no interval (one seed)."""
-    if not np.isfinite(lo):
-        return f"{m:.{digits}f}"
-    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
 def _ci(x, scale: float = 1.0, digits: int = 3) -> str:
-    return _fmt(*confidence_interval(np.asarray(x, dtype=float) * scale), digits)
+    return format_interval(*confidence_interval(np.asarray(x, dtype=float) * scale), digits)
 
 
 def _verdict(diff, digits: int = 3) -> str:
@@ -86,10 +80,10 @@ def load(out: Path) -> dict[str, pd.DataFrame]:
             print(f"{trainer}: the grid is not finished; {len(df)} run(s) from its store")
         else:
             raise SystemExit(f"OUT: no {path}; run experiments/finetuned_efficiency.sh first")
-        failed = int((df.status == "error").sum()) if "status" in df else 0
-        if failed:
-            print(f"{trainer}: {failed} failed run(s) left out")
-        cells[trainer] = df[df.status != "error"] if "status" in df else df
+        ok = df.status != "error" if "status" in df else np.ones(len(df), bool)
+        if not ok.all():
+            print(f"{trainer}: {int((~ok).sum())} failed run(s) left out")
+        cells[trainer] = df[ok]
     return cells
 
 
@@ -102,11 +96,8 @@ def per_cell(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (mech, budget), g in df.groupby(["mechanism", "budget"], sort=True):
         nxt = marginal.loc[(mech, budget)] if (mech, budget) in marginal.index else None
-        slope = (
-            ""
-            if nxt is None
-            else _fmt(*(nxt[c] * PER_K for c in ("marginal", "marginal_lo", "marginal_hi")), 2)
-        )
+        bounds = ("marginal", "marginal_lo", "marginal_hi")
+        slope = "" if nxt is None else format_interval(*(nxt[c] * PER_K for c in bounds), 2)
         rows.append({
             "mechanism": f"`{mech}`", "budget": f"${budget:g}",
             "spent": f"${g.spend.mean():.1f}", "pairs": f"{g.n_pairs.mean():.0f}",

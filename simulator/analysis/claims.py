@@ -286,10 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         if 2 not in (args.claim or (1, 3, 2)):
             ap.error("--train-layers: only claim 2 fine-tunes")
     if args.lr is not None:
-        from rlhf.settings import LR_MAX
+        from rlhf.settings import check_train_value
 
-        if not 0 < args.lr <= LR_MAX:
-            ap.error(f"--lr: must be a finite number > 0 and <= {LR_MAX:g}, got {args.lr}")
+        try:  # the limits and words every training setting uses
+            check_train_value("lr", args.lr, "--lr:")
+        except ValueError as exc:
+            ap.error(str(exc))
         if 2 not in (args.claim or (1, 3, 2)):
             ap.error("--lr: only claim 2 fine-tunes")
     for c in args.claim or (1, 3, 2):

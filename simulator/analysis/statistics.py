@@ -18,7 +18,8 @@ import pandas as pd
 from scipy import stats
 
 __all__ = [
-    "cell_table", "confidence_interval", "detectable_difference", "format_cells", "paired_verdict",
+    "cell_table", "confidence_interval", "detectable_difference", "format_cells",
+    "format_interval", "paired_verdict",
 ]  # fmt: skip
 
 
@@ -172,6 +173,14 @@ def cell_table(runs: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) ->
 
 def _num(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def format_interval(mean: float, lo: float, hi: float, digits: int = 3) -> str:
+    """``"mean [lo, hi]"`` with ``digits`` decimals, or ``"mean"`` alone where
+    there is no interval (one seed: :func:`confidence_interval` gives NaN bounds)."""
+    if not np.isfinite(lo):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def format_cells(table: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> str:

@@ -21,7 +21,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from rlhf.settings import TrainSettings
@@ -204,11 +203,8 @@ def _cmd_efficiency(args) -> int:
                                 zip(marginal.budget_from, marginal.budget_to, strict=True)],
                     "spent": [f"${a:,.2f} -> ${b:,.2f}" for a, b in
                               zip(marginal.spend_from, marginal.spend_to, strict=True)],
-                    "marginal gain per $": [
-                        f"{m:.5f} [{lo:.5f}, {hi:.5f}]" for m, lo, hi in zip(
-                            marginal.marginal, marginal.marginal_lo, marginal.marginal_hi,
-                            strict=True)
-                    ],
+                    "marginal gain per $": _with_interval(
+                        marginal.marginal, marginal.marginal_lo, marginal.marginal_hi, 5),
                 }
             ).to_string(index=False)
         )  # fmt: skip
@@ -243,11 +239,10 @@ def _cmd_efficiency(args) -> int:
 
 
 def _with_interval(mean, lo, hi, digits: int) -> list[str]:
-    """``"m [lo, hi]"`` per row, or ``"m"`` where there is no interval (one seed)."""
-    return [
-        f"{m:.{digits}f} [{a:.{digits}f}, {b:.{digits}f}]" if np.isfinite(a) else f"{m:.{digits}f}"
-        for m, a, b in zip(mean, lo, hi, strict=True)
-    ]
+    """:func:`~simulator.analysis.statistics.format_interval` per row."""
+    from ..analysis.statistics import format_interval
+
+    return [format_interval(m, a, b, digits) for m, a, b in zip(mean, lo, hi, strict=True)]
 
 
 def _print_fine_tuned(cells: pd.DataFrame) -> None:
